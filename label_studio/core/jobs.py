@@ -1,0 +1,127 @@
+"""Job dispatch: the one function every enqueue of the import flow goes through.
+
+:func:`start_job_async_or_sync` sends a job to an RQ queue when the transaction
+that dispatched it commits — delayed jobs included — and runs it inline after
+that commit when no Redis is configured. A job dispatched inside a transaction
+that rolls back is never sent and never runs. Outside a transaction the job is
+sent at once.
+
+django-rq's own deferral (``COMMIT_MODE="on_db_commit"``) defers only
+``enqueue_call``, looks only at the default database and returns ``None`` for a
+deferred job; this dispatcher closes those holes and pre-assigns the job id, so
+the caller can record the job on its row inside the same transaction.
+"""
+import functools
+import logging
+import threading
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections, transaction
+
+from label_studio.core.events import event
+from label_studio.core.fixes import fix_enabled
+from label_studio.core.race import race_point
+
+
+def redis_configured():
+    """Return True when RQ has a Redis to talk to (``REDIS_URL`` is set)."""
+    return bool(settings.REDIS_URL)
+
+
+def job_name(func):
+    """Return the dotted path RQ uses for ``func``."""
+    return f"{func.__module__}.{func.__qualname__}"
+
+
+def start_job_async_or_sync(func, *args, queue_name="default", in_seconds=0, job_id=None,
+                            using=DEFAULT_DB_ALIAS, **kwargs):
+    """Dispatch ``func(*args, **kwargs)`` once the current transaction on ``using`` commits.
+
+    Return the job id, always — also when the job is deferred or runs inline.
+    With fix R2 off a plain job is sent at once, before the commit; with fix R4
+    off a delayed job, or one dispatched on a non-default database, is sent at
+    once. A failed enqueue (Redis down) is logged as ``job.enqueue_failed`` and
+    does not raise: the committed rows are the durable intent, and the
+    reconciler (fix R8) re-dispatches what was lost.
+    """
+    job_id = job_id or uuid.uuid4().hex
+    name = job_name(func)
+    delayed = in_seconds > 0 or using != DEFAULT_DB_ALIAS
+    defer = fix_enabled("R4") if delayed else fix_enabled("R2")
+
+    def send():
+        race_point("job.enqueue", job=name, job_id=job_id, queue=queue_name)
+        try:
+            _send(func, args, kwargs, queue_name, in_seconds, job_id)
+        except Exception as exc:  # Redis down, pickling error: never lose the caller's commit over it
+            event("job.enqueue_failed", level=logging.ERROR, job=name, job_id=job_id, error=repr(exc))
+            return
+        event("job.enqueued", job=name, job_id=job_id, queue=queue_name, in_seconds=in_seconds)
+
+    race_point("job.dispatch", job=name, job_id=job_id, deferred=defer)
+    if defer:
+        transaction.on_commit(send, using=using)
+    else:
+        send()
+    return job_id
+
+
+def _send(func, args, kwargs, queue_name, in_seconds, job_id):
+    if not redis_configured():
+        if in_seconds > 0:
+            timer = threading.Timer(in_seconds, _run_in_own_thread, (func, args, kwargs))
+            timer.daemon = True
+            timer.start()
+        else:
+            _run_inline(func, args, kwargs)
+        return
+    import django_rq
+
+    queue = django_rq.get_queue(queue_name, commit_mode="auto")
+    if in_seconds > 0:
+        queue.enqueue_in(timedelta(seconds=in_seconds), func, *args, job_id=job_id, **kwargs)
+    else:
+        queue.enqueue_call(func, args=args, kwargs=kwargs, job_id=job_id)
+
+
+def _run_inline(func, args, kwargs):
+    """Run a job in this thread; its failure is logged like a worker's, never raised into the dispatcher."""
+    try:
+        func(*args, **kwargs)
+    except Exception as exc:
+        event("job.inline_failed", level=logging.ERROR, job=job_name(func), error=repr(exc))
+
+
+def _run_in_own_thread(func, args, kwargs):
+    close_old_connections()
+    try:
+        _run_inline(func, args, kwargs)
+    finally:
+        connections.close_all()
+
+
+def job(func):
+    """Mark ``func`` as a job: race points ``job.start``/``job.end`` and events around each run.
+
+    The wrapper neither retries nor swallows exceptions; the job itself decides
+    what a failure means for its rows.
+    """
+
+    @functools.wraps(func)
+    def run(*args, **kwargs):
+        name = job_name(func)
+        race_point("job.start", job=name, args=args)
+        event("job.started", job=name, args=args)
+        try:
+            result = func(*args, **kwargs)
+        except BaseException as exc:
+            event("job.crashed", level=logging.ERROR, job=name, args=args, error=repr(exc))
+            race_point("job.end", job=name, args=args, ok=False)
+            raise
+        event("job.finished", job=name, args=args)
+        race_point("job.end", job=name, args=args, ok=True)
+        return result
+
+    return run

@@ -1,0 +1,148 @@
+"""Django settings for the racelab import service.
+
+Everything a deployment changes comes from the environment:
+
+- ``DATABASE_URL`` — ``postgres://…`` or ``sqlite:///path`` (default: a SQLite file
+  under ``RACELAB_HOME``). ``racelab serve`` and the test plugin start a throw-away
+  PostgreSQL and set this for you when asked.
+- ``REDIS_URL`` — RQ's Redis. Empty means no Redis: jobs run inline right after
+  the transaction that dispatched them commits.
+- ``RACELAB_FIXES`` — which race fixes stay on: ``all`` (default), ``none`` or a
+  list like ``R1,R3``; see :mod:`label_studio.core.fixes`.
+- ``IMPORT_ASYNC_DEFAULT`` — ``true`` to import in the background when a request
+  does not say ``?async=``.
+- ``RACE_CONTROLLER`` — dotted path of a factory that installs a race-point
+  controller at start-up (only test tools set this).
+"""
+import os
+from pathlib import Path
+
+import dj_database_url
+
+from label_studio.core.fixes import fixes_from_env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+RACELAB_HOME = Path(os.environ.get("RACELAB_HOME", Path.cwd() / ".racelab"))
+
+
+def _env_bool(name, default):
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
+
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "racelab-development-only-not-secret")
+DEBUG = _env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",")
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_rq",
+    "label_studio.core",
+    "label_studio.projects",
+    "label_studio.tasks",
+    "label_studio.data_import",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+ROOT_URLCONF = "label_studio.core.urls"
+WSGI_APPLICATION = "label_studio.core.wsgi.application"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{RACELAB_HOME / 'racelab.sqlite3'}",
+        conn_max_age=0,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Concurrent writers (web threads, worker processes) need WAL, a busy timeout,
+    # and BEGIN IMMEDIATE so that a read never upgrades to a write and deadlocks.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(RACELAB_HOME / "test-racelab.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+RQ_QUEUES = {
+    name: {"URL": REDIS_URL or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 600}
+    for name in ("high", "default", "low")
+}
+RQ = {"COMMIT_MODE": "auto"}  # the dispatcher (core.jobs) decides when to enqueue
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "label_studio.core.api_errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", RACELAB_HOME / "media"))
+MEDIA_URL = "/data/"
+STATIC_URL = "/static/"
+LOGIN_URL = "/login"
+LOGIN_REDIRECT_URL = "/"
+
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+
+# The import flow.
+IMPORT_FIXES = fixes_from_env(os.environ.get("RACELAB_FIXES", "all"))
+IMPORT_ASYNC_DEFAULT = _env_bool("IMPORT_ASYNC_DEFAULT", False)
+IMPORT_MAX_FILE_BYTES = int(os.environ.get("IMPORT_MAX_FILE_BYTES", 50 * 1024 * 1024))
+IMPORT_MAX_TASKS = int(os.environ.get("IMPORT_MAX_TASKS", 100_000))
+IMPORT_MAX_JSON_DEPTH = int(os.environ.get("IMPORT_MAX_JSON_DEPTH", 64))
+IMPORT_MAX_PDF_PAGES = int(os.environ.get("IMPORT_MAX_PDF_PAGES", 1000))
+IMPORT_STUCK_AFTER_SECONDS = int(os.environ.get("IMPORT_STUCK_AFTER_SECONDS", 600))
+# Requests bigger than this land in a temp file instead of memory; the import limit above still applies.
+DATA_UPLOAD_MAX_MEMORY_SIZE = IMPORT_MAX_FILE_BYTES * 2
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+RACE_CONTROLLER = os.environ.get("RACE_CONTROLLER", "")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"event": {"()": "label_studio.core.events.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "event"}},
+    "loggers": {
+        "racelab.events": {"handlers": ["console"], "level": os.environ.get("RACELAB_LOG_LEVEL", "INFO"), "propagate": False},
+    },
+}

@@ -1,0 +1,92 @@
+"""The import API: thin views over :mod:`label_studio.data_import.services`."""
+from django.shortcuts import get_object_or_404
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from label_studio.data_import import services
+from label_studio.data_import.models import ProjectImport
+from label_studio.data_import.multipart import ImportMultiPartParser
+from label_studio.data_import.parsers import BadImport, check_size
+from label_studio.data_import.serializers import FileUploadSerializer, ProjectImportSerializer
+from label_studio.projects.models import Project
+
+TRUE_VALUES, FALSE_VALUES = ("true", "1", "yes"), ("false", "0", "no")
+
+
+def user_project(request, pk):
+    """Return the project ``pk`` if the requesting user owns it; 404 otherwise (never 403: no existence leak)."""
+    return get_object_or_404(Project.objects.for_user(request.user), pk=pk)
+
+
+def read_import_request(request):
+    """Return ``(uploads, body_tasks)`` from a multipart or JSON import request; raise BadImport if neither."""
+    uploads = []
+    for key in request.FILES:
+        for uploaded in request.FILES.getlist(key):
+            check_size(uploaded.name, uploaded.size)
+            uploads.append(services.Upload(name=uploaded.name, content=uploaded.read()))
+    body_tasks = None
+    if not uploads and isinstance(request.data, (list, dict)) and not hasattr(request.data, "getlist"):
+        body_tasks = request.data if isinstance(request.data, list) else [request.data]
+    return uploads, body_tasks
+
+
+def wants_async(request):
+    """Return the import mode: the ``async`` query parameter, else ``settings.IMPORT_ASYNC_DEFAULT``."""
+    from django.conf import settings
+
+    value = request.query_params.get("async")
+    if value is None:
+        return settings.IMPORT_ASYNC_DEFAULT
+    if value.lower() in TRUE_VALUES:
+        return True
+    if value.lower() in FALSE_VALUES:
+        return False
+    raise ValidationError({"detail": f"async={value!r} is not a mode; use async=true or async=false."})
+
+
+class ImportAPI(APIView):
+    """``POST /api/projects/{id}/import``: import files or a JSON list of tasks, sync or async."""
+
+    parser_classes = [JSONParser, ImportMultiPartParser, FormParser]
+
+    def post(self, request, pk):
+        project = user_project(request, pk)
+        use_async = wants_async(request)
+        try:
+            uploads, body_tasks = read_import_request(request)
+            if use_async:
+                project_import = services.start_async_import(project, request.user, uploads, body_tasks)
+                return Response(services.async_response(project_import), status=status.HTTP_201_CREATED)
+            return Response(services.sync_import(project, request.user, uploads, body_tasks),
+                            status=status.HTTP_201_CREATED)
+        except BadImport as exc:
+            return Response({"detail": str(exc), "file": exc.file_name, "problem": exc.problem},
+                            status=status.HTTP_400_BAD_REQUEST)
+
+
+class ProjectImportAPI(APIView):
+    """``GET /api/projects/{id}/imports/{pk}``: an async import's status and counts."""
+
+    def get(self, request, pk, import_pk):
+        project = user_project(request, pk)
+        project_import = get_object_or_404(ProjectImport, project=project, pk=import_pk)
+        return Response(ProjectImportSerializer(project_import).data)
+
+
+class FileUploadListAPI(APIView):
+    """``GET /api/projects/{id}/file-uploads[?ids=[1,2]]``: file uploads with counts computed in the query."""
+
+    def get(self, request, pk):
+        project = user_project(request, pk)
+        ids = request.query_params.get("ids")
+        if ids is not None:
+            try:
+                ids = [int(part) for part in ids.strip("[] ").split(",") if part.strip()]
+            except ValueError:
+                raise ValidationError({"detail": f"ids={ids!r} is not a list of ids; use ids=[1,2,3]."})
+        uploads = services.file_uploads_for_listing(project, ids)
+        return Response(FileUploadSerializer(uploads, many=True).data)

@@ -1,0 +1,112 @@
+"""File uploads and async project imports.
+
+``FileUpload.status`` moves ``pending → processing → completed | failed`` and
+never backwards; ``completed`` means its tasks are committed and visible. A PDF
+has one parent file upload and one child per page; the parent is ``completed``
+only when every page is. ``ProjectImport`` records one async import:
+``created → in_progress → completed | failed``.
+"""
+import os
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Count, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
+
+
+def upload_path(instance, filename):
+    return f"upload/{instance.project_id}/{filename}"
+
+
+class FileUploadQuerySet(models.QuerySet):
+    def with_task_count(self):
+        """Annotate ``task_count`` in the query: own tasks, plus the pages' tasks for a PDF parent."""
+        from label_studio.tasks.models import Task
+
+        page_tasks = (
+            Task.objects.filter(file_upload__parent=OuterRef("pk"))
+            .order_by()
+            .values("file_upload__parent")
+            .annotate(n=Count("id"))
+            .values("n")
+        )
+        own_tasks = (
+            Task.objects.filter(file_upload=OuterRef("pk")).order_by().values("file_upload").annotate(n=Count("id")).values("n")
+        )
+        return self.annotate(
+            task_count=Coalesce(Subquery(own_tasks), Value(0)) + Coalesce(Subquery(page_tasks), Value(0))
+        )
+
+
+class FileUpload(models.Model):
+    PENDING, PROCESSING, COMPLETED, FAILED = "pending", "processing", "completed", "failed"
+    STATUS_CHOICES = [(PENDING, "Pending"), (PROCESSING, "Processing"), (COMPLETED, "Completed"), (FAILED, "Failed")]
+    FINAL = (COMPLETED, FAILED)
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="file_uploads")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="file_uploads")
+    file = models.FileField(upload_to=upload_path, max_length=500)
+    original_name = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=20, choices=STATUS_CHOICES, default=PENDING, db_index=True)
+    tasks_created_at = models.DateTimeField(null=True, blank=True)
+    error_message = models.TextField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a job claimed it (stale claims are retried).")
+    is_parent_document = models.BooleanField(default=False)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="pages")
+    page_number = models.PositiveIntegerField(null=True, blank=True)
+    pages_total = models.PositiveIntegerField(default=0)
+    pages_done = models.PositiveIntegerField(default=0)
+    project_import = models.ForeignKey(
+        "data_import.ProjectImport", null=True, blank=True, on_delete=models.SET_NULL, related_name="file_uploads"
+    )
+
+    objects = FileUploadQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"FileUpload #{self.pk} {self.file_name}"
+
+    @property
+    def file_name(self):
+        """Return the name the user uploaded (the stored name may carry a unique prefix)."""
+        return self.original_name or os.path.basename(self.file.name)
+
+    @property
+    def format(self):
+        """Return the lower-case extension of the uploaded name, e.g. ``.csv``."""
+        return os.path.splitext(self.file_name)[1].lower()
+
+
+class ProjectImport(models.Model):
+    CREATED, IN_PROGRESS, COMPLETED, FAILED = "created", "in_progress", "completed", "failed"
+    STATUS_CHOICES = [(CREATED, "Created"), (IN_PROGRESS, "In progress"), (COMPLETED, "Completed"), (FAILED, "Failed")]
+    FINAL = (COMPLETED, FAILED)
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="imports")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    status = models.CharField(max_length=20, choices=STATUS_CHOICES, default=CREATED, db_index=True)
+    job_id = models.CharField(max_length=64, blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    tasks = models.JSONField(null=True, blank=True, help_text="Tasks posted as a JSON body, imported by the job.")
+    file_upload_ids = models.JSONField(default=list)
+    commit_to_project = models.BooleanField(default=True)
+    task_count = models.PositiveIntegerField(default=0)
+    annotation_count = models.PositiveIntegerField(default=0)
+    prediction_count = models.PositiveIntegerField(default=0)
+    duration = models.FloatField(null=True, blank=True, help_text="Seconds from creation to a final status.")
+    found_formats = models.JSONField(default=dict)
+    data_columns = models.JSONField(default=list)
+    could_be_tasks_list = models.BooleanField(default=False)
+    error = models.TextField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"ProjectImport #{self.pk} {self.status}"

@@ -1,0 +1,567 @@
+"""The import flow: every transaction boundary and every dispatch, in one module.
+
+Read top to bottom: the synchronous import (one transaction), the async import
+(the request's transaction, then the ``run_import`` job, one transaction per
+file upload), the PDF fan-out and its atomic fan-in, the finalisation of an
+import, and the reconciler that recovers lost or crashed jobs. Each fix flag of
+:mod:`label_studio.core.fixes` is read here and nowhere else.
+
+Views call :func:`sync_import`, :func:`start_async_import` and
+:func:`file_uploads_for_listing`; workers run the ``@job`` functions.
+"""
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import F, Max, Q
+from django.utils import timezone
+
+from label_studio.core.events import event
+from label_studio.core.fixes import fix_enabled
+from label_studio.core.jobs import job, start_job_async_or_sync
+from label_studio.core.race import race_point
+from label_studio.data_import.models import FileUpload, ProjectImport
+from label_studio.data_import.parsers import (
+    BadImport, check_file_name, check_size, check_tasks, display_name, page_text, parse_tasks, pdf_pages,
+    single_page_pdf,
+)
+from label_studio.projects.models import Project
+from label_studio.tasks.models import Task
+
+BATCH_SIZE = 500  # tasks per INSERT; with fix R10 off, also tasks per commit
+
+
+@dataclass
+class Upload:
+    """One uploaded file: its name as the user sent it and its bytes."""
+
+    name: str
+    content: bytes
+
+
+@dataclass
+class Parsed:
+    """What parsing a set of uploads found, before anything is written."""
+
+    tasks_by_upload: list = field(default_factory=list)  # [(Upload, [task dicts] or PdfReader)]
+    found_formats: dict = field(default_factory=dict)
+    data_columns: set = field(default_factory=set)
+
+
+# --- synchronous import -----------------------------------------------------------------------
+
+
+def sync_import(project, user, uploads, body_tasks=None):
+    """Import ``uploads`` (and ``body_tasks``) into ``project`` in the request; return upstream's response dict.
+
+    Everything is parsed before the first write; a BadImport leaves no row and
+    no stored file behind. The file uploads, their tasks and their status change
+    commit together (fix R1): a reader sees all of a file's tasks or none of it.
+    """
+    started = time.monotonic()
+    parsed = parse_uploads(uploads, body_tasks)
+    event("import.sync_started", project_id=project.id, files=len(uploads))
+    stored = []
+    try:
+        if fix_enabled("R1"):
+            with transaction.atomic():
+                file_uploads = _create_file_uploads(project, user, parsed, stored)
+                race_point("import.file_uploads_created", file_upload_ids=_ids(file_uploads))
+                task_count = _create_all_tasks(project, parsed, file_uploads)
+        else:
+            file_uploads = _create_file_uploads(project, user, parsed, stored)
+            race_point("import.after_upload_commit", file_upload_ids=_ids(file_uploads))
+            with transaction.atomic():
+                task_count = _create_all_tasks(project, parsed, file_uploads)
+    except BaseException:
+        _delete_stored(stored)
+        raise
+    race_point("import.sync_committed", file_upload_ids=_ids(file_uploads))
+    event("import.sync_committed", project_id=project.id, file_upload_ids=_ids(file_uploads),
+          task_count=task_count)
+    all_tasks = [task for _, tasks in parsed.tasks_by_upload if isinstance(tasks, list) for task in tasks]
+    return {
+        "task_count": task_count,
+        "annotation_count": sum(len(task.get("annotations") or []) for task in all_tasks),
+        "prediction_count": sum(len(task.get("predictions") or []) for task in all_tasks),
+        "duration": round(time.monotonic() - started, 4),
+        "file_upload_ids": _ids(file_uploads),
+        "could_be_tasks_list": any(name in (".csv", ".tsv", ".txt") for name in parsed.found_formats),
+        "found_formats": parsed.found_formats,
+        "data_columns": sorted(parsed.data_columns),
+    }
+
+
+def parse_uploads(uploads, body_tasks=None):
+    """Validate and parse every upload; raise BadImport at the first bad one, having written nothing."""
+    parsed = Parsed()
+    for upload in uploads:
+        check_file_name(upload.name)
+        check_size(upload.name, len(upload.content))
+        extension = os.path.splitext(upload.name)[1].lower()
+        if extension == ".pdf":
+            reader = pdf_pages(upload.name, upload.content)
+            texts = [page_text(display_name(upload.name), page, n) for n, page in enumerate(reader.pages, 1)]
+            parsed.tasks_by_upload.append((upload, (reader, texts)))
+            parsed.data_columns.update(("text", "page"))
+        else:
+            tasks = parse_tasks(upload.name, upload.content)
+            parsed.tasks_by_upload.append((upload, tasks))
+            for task in tasks:
+                parsed.data_columns.update(task["data"])
+        parsed.found_formats[extension] = parsed.found_formats.get(extension, 0) + 1
+    if body_tasks is not None:
+        tasks = check_tasks("the request body", body_tasks)
+        parsed.tasks_by_upload.append((None, tasks))
+        for task in tasks:
+            parsed.data_columns.update(task["data"])
+    if not parsed.tasks_by_upload:
+        raise BadImport("the request", "no files and no tasks were sent.", "Attach files as 'file' or post a JSON list of tasks.")
+    return parsed
+
+
+def _create_file_uploads(project, user, parsed, stored):
+    """Create a file upload row per parsed file (None for the request body, which has no row)."""
+    return [_create_file_upload(project, user, upload, stored) if upload else None for upload, _ in parsed.tasks_by_upload]
+
+
+def _ids(file_uploads):
+    return [fu.id for fu in file_uploads if fu is not None]
+
+
+def _create_all_tasks(project, parsed, file_uploads):
+    """Create the tasks of every parsed upload and complete its file upload; return the task count."""
+    count = 0
+    for fu, (upload, tasks) in zip(file_uploads, parsed.tasks_by_upload):
+        if fu is not None and fu.format == ".pdf":
+            reader, texts = tasks
+            count += _create_pdf_pages_inline(project, fu, reader, texts)
+        else:
+            count += _create_tasks(project, fu, tasks)
+            if fu is not None:
+                _mark_completed(fu)
+    return count
+
+
+def _create_pdf_pages_inline(project, parent, reader, texts):
+    """Create one page file upload and one task per page, and complete them and the parent."""
+    for number, (page, text) in enumerate(zip(reader.pages, texts), 1):
+        page_upload = _create_page_upload(parent, number, page)
+        _create_tasks(project, page_upload, [_page_task(parent, number, text)])
+        _mark_completed(page_upload)
+    FileUpload.objects.filter(id=parent.id).update(
+        is_parent_document=True, pages_total=len(texts), pages_done=len(texts))
+    _mark_completed(parent)
+    return len(texts)
+
+
+# --- async import: the request ----------------------------------------------------------------
+
+
+def start_async_import(project, user, uploads, body_tasks=None):
+    """Record an async import and dispatch ``run_import`` on commit; return the ProjectImport.
+
+    Only cheap checks run in the request (names, formats, sizes, the body's
+    shape); content errors end the import ``failed`` with its message. The job
+    id is pre-assigned and stored in the same transaction, and a watchdog is
+    scheduled (fix R8) so a job lost between commit and enqueue is re-dispatched.
+    """
+    for upload in uploads:
+        check_file_name(upload.name)
+        check_size(upload.name, len(upload.content))
+    if body_tasks is not None:
+        body_tasks = check_tasks("the request body", body_tasks)
+    if not uploads and body_tasks is None:
+        raise BadImport("the request", "no files and no tasks were sent.", "Attach files as 'file' or post a JSON list of tasks.")
+    stored = []
+    try:
+        with transaction.atomic():
+            project_import = ProjectImport.objects.create(project=project, user=user, tasks=body_tasks)
+            file_uploads = [_create_file_upload(project, user, upload, stored, project_import) for upload in uploads]
+            project_import.file_upload_ids = [fu.id for fu in file_uploads]
+            project_import.job_id = start_job_async_or_sync(run_import, project_import.id, queue_name="high")
+            project_import.save(update_fields=["file_upload_ids", "job_id"])
+            if fix_enabled("R8"):
+                start_job_async_or_sync(reconcile_import, project_import.id, queue_name="low",
+                                        in_seconds=settings.IMPORT_STUCK_AFTER_SECONDS)
+            race_point("import.async_before_commit", import_id=project_import.id)
+    except BaseException:
+        _delete_stored(stored)
+        raise
+    race_point("import.async_committed", import_id=project_import.id)
+    event("import.async_created", import_id=project_import.id, project_id=project.id,
+          file_upload_ids=project_import.file_upload_ids, job_id=project_import.job_id)
+    return project_import
+
+
+def async_response(project_import):
+    """Return the async import's 201 body: what to poll and how far it is (fix R7)."""
+    if not fix_enabled("R7"):
+        return {"import": project_import.id}
+    return {
+        "import": project_import.id,
+        "status": project_import.status,
+        "file_upload_ids": project_import.file_upload_ids,
+        "poll_url": f"/api/projects/{project_import.project_id}/imports/{project_import.id}",
+    }
+
+
+# --- async import: the jobs -------------------------------------------------------------------
+
+
+@job
+def run_import(import_id):
+    """Import the files of ProjectImport ``import_id``: one transaction per file upload.
+
+    The job claims the import with a conditional update (fix R9); a doubled or
+    retried job finds it claimed and does nothing. A file upload already
+    claimed is skipped, so a re-run after a crash only does what is left.
+    """
+    if fix_enabled("R9"):
+        claimed = ProjectImport.objects.filter(id=import_id, status=ProjectImport.CREATED).update(
+            status=ProjectImport.IN_PROGRESS, attempts=F("attempts") + 1, updated_at=timezone.now())
+        if not claimed:
+            _log_unclaimable(import_id)
+            return
+        project_import = ProjectImport.objects.get(id=import_id)
+    else:
+        try:
+            project_import = ProjectImport.objects.get(id=import_id)
+        except ProjectImport.DoesNotExist:
+            race_point("import.job_row_missing", import_id=import_id)
+            event("import.job_row_missing", level=logging.ERROR, import_id=import_id)
+            return
+        project_import.status = ProjectImport.IN_PROGRESS
+        project_import.save(update_fields=["status", "updated_at"])
+    race_point("import.job_claimed", import_id=import_id)
+    try:
+        if project_import.tasks and not project_import.task_count:
+            with transaction.atomic():
+                count = _create_tasks(project_import.project, None, project_import.tasks)
+                ProjectImport.objects.filter(id=import_id).update(task_count=F("task_count") + count)
+        for file_upload in FileUpload.objects.filter(project_import_id=import_id, parent=None).order_by("id"):
+            _process_file_upload(file_upload)
+    except Exception as exc:
+        _fail_import(import_id, f"Import failed: {exc}")
+        raise
+    _finish_import_if_done(import_id)
+
+
+def _log_unclaimable(import_id):
+    status = ProjectImport.objects.filter(id=import_id).values_list("status", flat=True).first()
+    if status is None:
+        race_point("import.job_row_missing", import_id=import_id)
+        event("import.job_row_missing", level=logging.ERROR, import_id=import_id)
+    else:
+        event("import.job_duplicate_skipped", import_id=import_id, status=status)
+
+
+def _claim(file_upload_id):
+    """Claim a file upload for this job; return False when another job has it (fix R9)."""
+    now = timezone.now()
+    status = FileUpload.PROCESSING if fix_enabled("R5") else F("status")
+    if fix_enabled("R9"):
+        claimed = FileUpload.objects.filter(id=file_upload_id, claimed_at=None).update(claimed_at=now, status=status)
+    else:
+        claimed = FileUpload.objects.filter(id=file_upload_id).update(claimed_at=now, status=status)
+    race_point("import.file_upload_claimed", file_upload_id=file_upload_id, claimed=bool(claimed))
+    return bool(claimed)
+
+
+def _process_file_upload(file_upload):
+    """Parse one file upload and commit its tasks with its completion, or mark it failed."""
+    if not _claim(file_upload.id):
+        return
+    name = file_upload.file_name
+    try:
+        content = _read(file_upload)
+        if file_upload.format == ".pdf":
+            _fan_out_pdf(file_upload, pdf_pages(name, content))
+            return
+        tasks = parse_tasks(name, content)
+    except BadImport as exc:
+        _mark_failed(file_upload.id, str(exc))
+        return
+    race_point("import.file_upload_parsed", file_upload_id=file_upload.id, tasks=len(tasks))
+    project = file_upload.project
+    if fix_enabled("R10") and fix_enabled("R1"):
+        with transaction.atomic():
+            count = _create_tasks(project, file_upload, tasks)
+            _mark_completed(file_upload)
+    elif not fix_enabled("R1"):
+        _mark_completed(file_upload)
+        race_point("import.status_committed_before_tasks", file_upload_id=file_upload.id)
+        with transaction.atomic():
+            count = _create_tasks(project, file_upload, tasks)
+    else:
+        count = 0
+        for start in range(0, len(tasks), BATCH_SIZE):
+            with transaction.atomic():
+                count += _create_tasks(project, file_upload, tasks[start:start + BATCH_SIZE])
+            race_point("import.task_batch_committed", file_upload_id=file_upload.id, tasks=count)
+        _mark_completed(file_upload)
+    ProjectImport.objects.filter(id=file_upload.project_import_id).update(
+        task_count=F("task_count") + count, updated_at=timezone.now())
+    event("import.tasks_committed", import_id=file_upload.project_import_id, file_upload_id=file_upload.id,
+          task_count=count)
+
+
+def _fan_out_pdf(parent, reader):
+    """Create one pending page upload per page and dispatch one ``process_pdf_page`` job each, on commit."""
+    with transaction.atomic():
+        pages = [_create_page_upload(parent, number, page) for number, page in enumerate(reader.pages, 1)]
+        FileUpload.objects.filter(id=parent.id).update(is_parent_document=True, pages_total=len(pages))
+        for page in pages:
+            start_job_async_or_sync(process_pdf_page, page.id, queue_name="high")
+    race_point("import.pdf_fanned_out", file_upload_id=parent.id, pages=len(pages))
+    event("import.pdf_fanned_out", import_id=parent.project_import_id, file_upload_id=parent.id, pages=len(pages))
+
+
+@job
+def process_pdf_page(page_id):
+    """Create the task of one PDF page, complete the page and count it on its parent.
+
+    With fix R3 the parent's counter moves by ``F()`` under a row lock and the
+    page that brings it to ``pages_total`` finalises the parent, in the same
+    transaction as its own task: parent ``completed`` ⇔ every page is final.
+    """
+    try:
+        page = FileUpload.objects.select_related("parent", "project").get(id=page_id)
+    except FileUpload.DoesNotExist:
+        race_point("import.job_row_missing", file_upload_id=page_id)
+        event("import.job_row_missing", level=logging.ERROR, file_upload_id=page_id)
+        return
+    stale_parent = FileUpload.objects.get(id=page.parent_id)  # read early on purpose: fix R3 off updates this copy
+    if not _claim(page_id):
+        return
+    shown = display_name(page.parent.file_name)
+    try:
+        text = page_text(shown, pdf_pages(page.file_name, _read(page)).pages[0], page.page_number)
+        error = None
+    except BadImport as exc:
+        text, error = None, str(exc)
+    race_point("pdf.page_extracted", file_upload_id=page_id, parent_id=page.parent_id)
+    with transaction.atomic():
+        if error is None:
+            _create_tasks(page.project, page, [_page_task(page.parent, page.page_number, text)])
+            _mark_completed(page)
+        else:
+            _mark_failed(page_id, error)
+        finalised = _count_page_on_parent(page, stale_parent)
+    if finalised:
+        _finish_import_if_done(page.parent.project_import_id)
+
+
+def _count_page_on_parent(page, stale_parent):
+    """Count one final page on its parent; finalise the parent when it is the last; return True then."""
+    race_point("pdf.before_parent_update", file_upload_id=page.id, parent_id=page.parent_id)
+    if fix_enabled("R3"):
+        parent = FileUpload.objects.select_for_update().get(id=page.parent_id)
+        FileUpload.objects.filter(id=parent.id).update(pages_done=F("pages_done") + 1)
+        parent.refresh_from_db(fields=["pages_done", "pages_total"])
+    else:
+        parent = stale_parent
+        parent.pages_done += 1
+        parent.save(update_fields=["pages_done"])
+    race_point("pdf.after_parent_update", file_upload_id=page.id, parent_id=parent.id, pages_done=parent.pages_done)
+    if parent.pages_done < parent.pages_total:
+        return False
+    failed = list(parent.pages.filter(status=FileUpload.FAILED).values_list("page_number", flat=True))
+    if failed:
+        _mark_failed(parent.id, f"{display_name(parent.file_name)}: page(s) {', '.join(map(str, failed))} failed.")
+    else:
+        _mark_completed(parent)
+    event("import.pdf_finalised", file_upload_id=parent.id, pages=parent.pages_total, failed_pages=failed)
+    return True
+
+
+def _finish_import_if_done(import_id):
+    """Move the import to ``completed`` or ``failed`` once all its file uploads are final; else do nothing."""
+    if import_id is None:
+        return
+    with transaction.atomic():
+        project_import = ProjectImport.objects.select_for_update().filter(id=import_id).first()
+        if project_import is None or project_import.status in ProjectImport.FINAL:
+            return
+        uploads = FileUpload.objects.filter(project_import_id=import_id, parent=None)
+        if uploads.exclude(status__in=FileUpload.FINAL).exists() or uploads.filter(
+                is_parent_document=True, pages_done__lt=F("pages_total")).exists():
+            return
+        failed = [fu.error_message for fu in uploads.filter(status=FileUpload.FAILED)]
+        task_count = Task.objects.filter(Q(file_upload__project_import_id=import_id)
+                                         | Q(file_upload__parent__project_import_id=import_id)).count()
+        project_import.task_count = task_count + (len(project_import.tasks or []))
+        project_import.status = ProjectImport.FAILED if failed else ProjectImport.COMPLETED
+        project_import.error = "\n".join(failed) or None
+        project_import.finished_at = timezone.now()
+        project_import.duration = (project_import.finished_at - project_import.created_at).total_seconds()
+        project_import.save()
+    race_point("import.finished", import_id=import_id, status=project_import.status)
+    event("import.finished", import_id=import_id, status=project_import.status, task_count=project_import.task_count,
+          duration=project_import.duration)
+
+
+def _fail_import(import_id, message):
+    FileUpload.objects.filter(project_import_id=import_id).exclude(status__in=FileUpload.FINAL).update(
+        status=FileUpload.FAILED, error_message=message)
+    ProjectImport.objects.filter(id=import_id).exclude(status__in=ProjectImport.FINAL).update(
+        status=ProjectImport.FAILED, error=message, finished_at=timezone.now())
+    event("import.failed", level=logging.ERROR, import_id=import_id, error=message)
+
+
+# --- rows: file uploads and tasks ---------------------------------------------------------------
+
+
+def _create_file_upload(project, user, upload, stored, project_import=None):
+    """Create and store the file upload row for ``upload``; record the stored name in ``stored``."""
+    status = FileUpload.PENDING if fix_enabled("R5") else FileUpload.COMPLETED
+    fu = FileUpload(project=project, user=user, original_name=upload.name, status=status, project_import=project_import)
+    fu.file.save(f"{uuid.uuid4().hex[:8]}-{upload.name}", ContentFile(upload.content), save=False)
+    stored.append(fu.file.name)
+    fu.save()
+    return fu
+
+
+def _create_page_upload(parent, number, page):
+    stem = os.path.splitext(parent.file_name)[0]
+    status = FileUpload.PENDING if fix_enabled("R5") else FileUpload.COMPLETED
+    page_upload = FileUpload(project_id=parent.project_id, user_id=parent.user_id, parent=parent, page_number=number,
+                             original_name=f"{stem}-page-{number}.pdf", status=status,
+                             project_import_id=parent.project_import_id)
+    page_upload.file.save(f"{uuid.uuid4().hex[:8]}-{page_upload.original_name}", ContentFile(single_page_pdf(page)),
+                          save=False)
+    page_upload.save()
+    return page_upload
+
+
+def _page_task(parent, number, text):
+    return {"data": {"text": text, "page": number, "pdf": parent.file_name}}
+
+
+def _create_tasks(project, file_upload, tasks):
+    """Insert ``tasks`` for ``project`` with fresh inner ids; return how many."""
+    inner_ids = _allocate_inner_ids(project.id, len(tasks))
+    rows = [
+        Task(project_id=project.id, file_upload_id=file_upload.id if file_upload else None, data=task["data"],
+             meta={key: task[key] for key in ("annotations", "predictions", "meta") if key in task},
+             inner_id=inner_id)
+        for task, inner_id in zip(tasks, inner_ids)
+    ]
+    Task.objects.bulk_create(rows, batch_size=BATCH_SIZE)
+    race_point("import.tasks_created", file_upload_id=getattr(file_upload, "id", None), tasks=len(rows))
+    return len(rows)
+
+
+def _allocate_inner_ids(project_id, count):
+    """Return ``count`` unused inner ids of the project (fix R11: under the project's row lock)."""
+    if fix_enabled("R11"):
+        start = Project.objects.select_for_update().values_list("next_inner_id", flat=True).get(id=project_id)
+        Project.objects.filter(id=project_id).update(next_inner_id=F("next_inner_id") + count)
+    else:
+        start = (Task.objects.filter(project_id=project_id).aggregate(top=Max("inner_id"))["top"] or 0) + 1
+        race_point("import.inner_ids_read", project_id=project_id, start=start)
+    return range(start, start + count)
+
+
+def _mark_completed(file_upload):
+    FileUpload.objects.filter(id=file_upload.id).exclude(status=FileUpload.FAILED).update(
+        status=FileUpload.COMPLETED, tasks_created_at=timezone.now())
+
+
+def _mark_failed(file_upload_id, message):
+    FileUpload.objects.filter(id=file_upload_id).exclude(status=FileUpload.COMPLETED).update(
+        status=FileUpload.FAILED, error_message=message)
+    event("import.file_upload_failed", file_upload_id=file_upload_id, error=message)
+
+
+def _read(file_upload):
+    with file_upload.file.open("rb") as handle:
+        return handle.read()
+
+
+def _delete_stored(names):
+    from django.core.files.storage import default_storage
+
+    for name in names:
+        default_storage.delete(name)
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def file_uploads_for_listing(project, ids=None):
+    """Return the project's file uploads with ``task_count``, counted in the query (fix R6).
+
+    With fix R6 off the count is cached per file upload on first read and never
+    refreshed — the "0 tasks" bug.
+    """
+    uploads = FileUpload.objects.filter(project=project).order_by("id")
+    if ids is not None:
+        uploads = uploads.filter(Q(id__in=ids) | Q(parent_id__in=ids))
+    if fix_enabled("R6"):
+        return list(uploads.with_task_count())
+    listed = list(uploads.with_task_count())
+    for fu in listed:
+        key = f"file_upload:{fu.id}:task_count"
+        fu.task_count = cache.get_or_set(key, fu.task_count, timeout=None)
+    return listed
+
+
+# --- recovery -----------------------------------------------------------------------------------
+
+
+@job
+def reconcile_import(import_id):
+    """Re-dispatch ``run_import`` if import ``import_id`` is still stuck (the per-import watchdog of fix R8)."""
+    return reconcile(import_ids=[import_id])
+
+
+@job
+def reconcile_all():
+    """Run :func:`reconcile` over every import (the periodic job)."""
+    return reconcile()
+
+
+def reconcile(stuck_after=None, import_ids=None):
+    """Re-dispatch imports and PDF pages left behind past ``stuck_after`` seconds; return what was done.
+
+    Fix R8 re-dispatches imports still ``created`` (their job was lost between
+    commit and enqueue) and pages never claimed; fix R10 releases claims older
+    than the timeout (their worker died) so the re-dispatched job redoes them.
+    The jobs' claims make a re-dispatch of a live job harmless.
+    """
+    stuck_after = settings.IMPORT_STUCK_AFTER_SECONDS if stuck_after is None else stuck_after
+    cutoff = timezone.now() - timedelta(seconds=stuck_after)
+    imports = ProjectImport.objects.exclude(status__in=ProjectImport.FINAL).filter(updated_at__lt=cutoff)
+    pages = FileUpload.objects.filter(parent__isnull=False).exclude(status__in=FileUpload.FINAL)
+    if import_ids is not None:
+        imports = imports.filter(id__in=import_ids)
+        pages = pages.filter(project_import_id__in=import_ids)
+    done = {"imports": [], "pages": [], "released": []}
+    if fix_enabled("R10"):
+        stale = FileUpload.objects.filter(claimed_at__lt=cutoff).exclude(status__in=FileUpload.FINAL)
+        if import_ids is not None:
+            stale = stale.filter(project_import_id__in=import_ids)
+        for fu in stale:
+            if FileUpload.objects.filter(id=fu.id, claimed_at=fu.claimed_at).update(
+                    claimed_at=None, status=FileUpload.PENDING):
+                done["released"].append(fu.id)
+        ProjectImport.objects.filter(id__in=imports.filter(status=ProjectImport.IN_PROGRESS).values("id")).update(
+            status=ProjectImport.CREATED)
+    if fix_enabled("R8") or fix_enabled("R10"):
+        for project_import in imports.filter(status=ProjectImport.CREATED):
+            start_job_async_or_sync(run_import, project_import.id, queue_name="high")
+            done["imports"].append(project_import.id)
+        for page in pages.filter(claimed_at=None, created_at__lt=cutoff):
+            start_job_async_or_sync(process_pdf_page, page.id, queue_name="high")
+            done["pages"].append(page.id)
+    race_point("import.reconciled", **done)
+    event("import.reconciled", **done)
+    return done
