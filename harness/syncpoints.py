@@ -1,0 +1,485 @@
+"""Force an interleaving of race points, after RocksDB's ``SyncPoint``.
+
+A :class:`SyncPoints` controller, once enabled, receives every
+``label_studio.core.race.race_point(name, **context)`` of this process and
+applies its rules there:
+
+- ``order(("A", "B"))`` — whoever reaches B waits until some actor passed A;
+- ``on("A", callback)`` — call ``callback(context)`` at A;
+- ``delay("A", 0.2)`` — hold the actor at A for 0.2 s before it passes;
+- ``fail("A", exc)`` — raise ``exc`` at A (after recording the pass).
+
+Every pass lands in :attr:`SyncPoints.trace` (point, actor, monotonic time,
+context, time spent waiting, what was done there), which
+:meth:`SyncPoints.assert_order` reads to prove the forced interleaving really
+happened. A wait longer than ``timeout`` raises :class:`SyncPointTimeout`
+naming who waits where for what; nothing ever hangs.
+
+A point is a name, or a name with a filter on the context:
+``("job.start", {"job": "run_import"})`` matches only hits whose context has
+those items; ``("job.start", predicate)`` matches when ``predicate(context)``
+is true (predicates do not cross processes). The rule logic here is shared
+with :class:`harness.remote.RemoteSyncPoints`, which keeps the same rules and
+trace in Redis so that other processes obey them.
+
+Worked example: ``tests/harness/test_syncpoints.py::test_order_is_obeyed``.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import pkgutil
+import threading
+import time
+from typing import Any, Callable
+
+from label_studio.core import race
+
+__all__ = ["Point", "Hit", "Rules", "SyncPoints", "SyncPointTimeout", "format_trace"]
+
+TIMEOUT_HINT = (
+    "Check that some actor reaches the missing point on this code path, with the controller "
+    "installed in its process (threads: sync_points; other processes: remote_sync_points and "
+    "harness.remote.install_from_env()), or raise the limit with --race-timeout SECONDS."
+)
+
+
+class SyncPointTimeout(TimeoutError):
+    """Raised in an actor that waited past the timeout for a predecessor point."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    """A race-point name, optionally narrowed by a context filter (a dict) or a predicate."""
+
+    name: str
+    where: dict | Callable[[dict], bool] | None = None
+
+    def matches(self, name: str, context: dict) -> bool:
+        """Return whether a hit of ``name`` with ``context`` is this point."""
+        if name != self.name:
+            return False
+        if self.where is None:
+            return True
+        if callable(self.where):
+            return bool(self.where(context))
+        return all(key in context and context[key] == value for key, value in self.where.items())
+
+    def __str__(self):
+        if self.where is None:
+            return repr(self.name)
+        if callable(self.where):
+            return f"{self.name!r} where {getattr(self.where, '__name__', 'predicate')}()"
+        return f"{self.name!r} {self.where}"
+
+    def to_json(self) -> dict:
+        """Return a JSON-ready dict; a predicate cannot be sent and raises TypeError."""
+        if callable(self.where):
+            raise TypeError(
+                f"The point {self} has a predicate, which cannot cross processes; "
+                f"use a context filter instead: ({self.name!r}, {{'key': value}})."
+            )
+        return {"name": self.name, "where": self.where}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Point:
+        return cls(data["name"], data.get("where"))
+
+
+def point(spec) -> Point:
+    """Turn ``"name"``, ``("name", {filter})``, ``("name", predicate)`` or a Point into a Point."""
+    if isinstance(spec, Point):
+        return spec
+    if isinstance(spec, str):
+        return Point(spec)
+    if (isinstance(spec, (tuple, list)) and len(spec) == 2 and isinstance(spec[0], str)
+            and (isinstance(spec[1], dict) or callable(spec[1]))):
+        return Point(spec[0], spec[1])
+    raise TypeError(
+        f"{spec!r} is not a race point: write 'name', ('name', {{'key': value}}) or "
+        f"('name', predicate)."
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Hit:
+    """One pass through a race point: who, when (``time.monotonic()``), with what, and what was done."""
+
+    point: str
+    actor: str
+    time: float
+    context: dict
+    waited: float = 0.0
+    actions: tuple = ()
+
+    def to_json(self) -> str:
+        # Contexts may carry model instances: their repr is what a trace reader needs.
+        return json.dumps(dataclasses.asdict(self), default=repr)
+
+    @classmethod
+    def from_json(cls, text) -> Hit:
+        data = json.loads(text)
+        return cls(**{**data, "actions": tuple(data.get("actions", ()))})
+
+
+@dataclasses.dataclass(frozen=True)
+class Action:
+    """Something to do at a point: ``call``, ``delay``, ``fail`` or ``exit``, with a label for the trace."""
+
+    point: Point
+    kind: str
+    arg: Any
+    label: str = ""
+    origin: int | None = None  # pid that set an ``exit``; it never fires there, so a test cannot kill itself.
+
+    def note(self) -> str:
+        if self.kind == "delay":
+            text = f"delay {self.arg * 1000:g}ms"
+        elif self.kind == "call":
+            text = f"call {self.arg if isinstance(self.arg, str) else getattr(self.arg, '__qualname__', self.arg)}"
+        elif self.kind == "fail":
+            exc = _exception(self.arg)
+            text = f"fail {type(exc).__name__}: {exc}"
+        else:
+            text = f"exit {self.arg}"
+        return f"{text} ({self.label})" if self.label else text
+
+    def applies_here(self) -> bool:
+        return not (self.kind == "exit" and self.origin == os.getpid())
+
+    def run(self, context: dict):
+        """Do a call or delay now; return a zero-argument finisher for fail or exit, else None."""
+        if self.kind == "call":
+            func = pkgutil.resolve_name(self.arg) if isinstance(self.arg, str) else self.arg
+            func(context)
+        elif self.kind == "delay":
+            time.sleep(self.arg)  # An injected delay, not an ordering: the wait is the fault.
+        elif self.kind == "fail":
+            exc = _exception(self.arg)
+
+            def finish():
+                raise exc
+            return finish
+        elif self.kind == "exit":
+            return lambda: os._exit(self.arg)
+        return None
+
+    def to_json(self) -> dict:
+        arg = self.arg
+        if self.kind == "call" and not isinstance(arg, str):
+            raise TypeError(
+                f"A callback at {self.point} cannot cross processes as a function object; "
+                f"pass its dotted path instead, e.g. 'myapp.testing:on_commit'."
+            )
+        if self.kind == "fail":
+            exc = _exception(arg)
+            arg = {"type": f"{type(exc).__module__}.{type(exc).__qualname__}", "args": list(exc.args)}
+        return {"point": self.point.to_json(), "kind": self.kind, "arg": arg,
+                "label": self.label, "origin": self.origin}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Action:
+        arg = data["arg"]
+        if data["kind"] == "fail":
+            arg = pkgutil.resolve_name(arg["type"])(*arg["args"])
+        return cls(Point.from_json(data["point"]), data["kind"], arg, data.get("label", ""), data.get("origin"))
+
+
+def _exception(spec) -> BaseException:
+    # A fresh copy per hit, so that two actors never share one traceback.
+    return spec() if isinstance(spec, type) else copy.copy(spec)
+
+
+@dataclasses.dataclass(frozen=True)
+class Rules:
+    """Orderings and actions, immutable: changes return new Rules, so readers never need a lock."""
+
+    orders: tuple = ()
+    actions: tuple = ()
+
+    def predecessors(self, name: str, context: dict) -> list[Point]:
+        """Return the points that must have been passed before this hit may pass."""
+        return [before for before, after in self.orders if after.matches(name, context)]
+
+    def actions_for(self, name: str, context: dict) -> list[Action]:
+        """Return the actions to take at this hit, in the order they were added."""
+        return [a for a in self.actions if a.point.matches(name, context) and a.applies_here()]
+
+    def __add__(self, other: Rules) -> Rules:
+        return Rules(self.orders + other.orders, self.actions + other.actions)
+
+    def __bool__(self):
+        return bool(self.orders or self.actions)
+
+    def to_json(self) -> dict:
+        return {"orders": [[a.to_json(), b.to_json()] for a, b in self.orders],
+                "actions": [a.to_json() for a in self.actions]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Rules:
+        return cls(tuple((Point.from_json(a), Point.from_json(b)) for a, b in data.get("orders", ())),
+                   tuple(Action.from_json(a) for a in data.get("actions", ())))
+
+
+@dataclasses.dataclass(frozen=True)
+class Wait:
+    """An actor held at ``point`` until each of ``predecessors`` is passed."""
+
+    actor: str
+    point: str
+    context: dict
+    predecessors: tuple
+    since: float
+
+    def __str__(self):
+        return f"{self.actor!r} at {self.point!r} for {', '.join(self.predecessors)}"
+
+
+def format_trace(hits, limit: int = 40) -> str:
+    """Return the trace as numbered lines, times in ms from the first hit; only the last ``limit``."""
+    if not hits:
+        return "    (no race point was passed)"
+    start = hits[0].time
+    lines = []
+    for index, hit in enumerate(hits):
+        line = f"    #{index:<3} {(hit.time - start) * 1000:9.1f}ms  {hit.actor:<18} {hit.point}"
+        if hit.context:
+            line += f" {hit.context}"
+        if hit.waited:
+            line += f"  (waited {hit.waited * 1000:.1f}ms)"
+        if hit.actions:
+            line += f"  [{'; '.join(hit.actions)}]"
+        lines.append(line)
+    if len(lines) > limit:
+        lines = [f"    ... {len(lines) - limit} earlier hits"] + lines[-limit:]
+    return "\n".join(lines)
+
+
+class BaseSyncPoints:
+    """The rule logic of a sync-points controller; subclasses say where rules, waits and the trace live.
+
+    Subclasses implement ``_rules()``, ``_change(fn)``, ``_record(hit)``, ``_block(...)``,
+    ``trace``, ``waiting()`` and ``_actor()``. This class does not install itself anywhere.
+    """
+
+    def __init__(self, timeout: float = 30.0):
+        self.timeout = timeout
+        self.timeouts: list[SyncPointTimeout] = []
+        self._enabled = False
+        self._previous = None
+
+    # -- rules ------------------------------------------------------------------------------
+
+    def order(self, *orderings) -> None:
+        """Make whoever reaches each later point wait until some actor passed the one before it.
+
+        Each ordering is a tuple of two or more points, ``("A", "B", "C")`` meaning A before B
+        before C. Once A was passed, B is free for good: a pass is not consumed by a waiter.
+        """
+        pairs = []
+        for ordering in orderings:
+            points = [point(spec) for spec in ordering]
+            if len(points) < 2:
+                raise ValueError(f"An ordering needs two points or more, got {ordering!r}.")
+            pairs += zip(points, points[1:])
+        self._change(lambda rules: Rules(rules.orders + tuple(pairs), rules.actions))
+
+    def on(self, name, callback, *, label: str = "") -> None:
+        """Call ``callback(context)`` at the point, before the pass is recorded (after any wait)."""
+        self._add(Action(point(name), "call", callback, label))
+
+    def delay(self, name, seconds: float, *, label: str = "") -> None:
+        """Hold every actor at the point for ``seconds`` before its pass is recorded."""
+        self._add(Action(point(name), "delay", float(seconds), label))
+
+    def fail(self, name, exc, *, label: str = "") -> None:
+        """Raise ``exc`` (an exception instance or class) at the point, after recording the pass.
+
+        The pass counts: actors ordered after the point are released, as they would be by a
+        real failure there.
+        """
+        self._add(Action(point(name), "fail", exc, label))
+
+    def _add(self, action: Action) -> None:
+        self._change(lambda rules: Rules(rules.orders, rules.actions + (action,)))
+
+    # -- the hit ----------------------------------------------------------------------------
+
+    def hit(self, name: str, context: dict) -> None:
+        """Wait for predecessors, run the actions, record the pass, then fail or exit if told to."""
+        rules = self._rules()
+        if rules is None:
+            return
+        actor = self._actor()
+        waited = 0.0
+        before = rules.predecessors(name, context)
+        if before:
+            waited = self._await(actor, name, context, before)
+        notes, finish = [], None
+        for action in rules.actions_for(name, context):
+            notes.append(action.note())
+            finish = action.run(context) or finish
+        self._record(Hit(name, actor, time.monotonic(), dict(context), waited, tuple(notes)))
+        if finish is not None:
+            finish()
+
+    def wait(self, spec, timeout: float | None = None) -> None:
+        """Block the caller until some actor has passed the point; record nothing."""
+        self._await(self._actor(), "(wait)", {}, [point(spec)], timeout)
+
+    def _await(self, actor, name, context, before, timeout=None) -> float:
+        timeout = self.timeout if timeout is None else timeout
+        start = time.monotonic()
+        wait = Wait(actor, name, context, tuple(str(p) for p in before), start)
+        missing = self._block(wait, before, start + timeout)
+        if missing:
+            error = SyncPointTimeout(self._explain(wait, before, missing, time.monotonic() - start))
+            self.timeouts.append(error)
+            raise error
+        return time.monotonic() - start
+
+    def _explain(self, wait, before, missing, waited) -> str:
+        hits = self.trace
+        lines = [f"{wait.actor!r} waited {waited:.3g} s at {wait.point!r}"
+                 + (f" {wait.context}" if wait.context else "")
+                 + f" for {', '.join(str(p) for p in before)}."]
+        for p in missing:
+            by_name = [h for h in hits if h.point == p.name]
+            if by_name:
+                seen = "; ".join(str(h.context) for h in by_name[:3])
+                lines.append(f"Never reached: {p} (passed only with other contexts: {seen}).")
+            else:
+                lines.append(f"Never reached: {p}.")
+        others = [w for w in self.waiting() if w.actor != wait.actor or w.point != wait.point]
+        if others:
+            lines.append("Also waiting: " + "; ".join(str(w) for w in others)
+                         + " (a cycle among these orderings deadlocks by construction).")
+        lines += ["Trace:", format_trace(hits), TIMEOUT_HINT]
+        return "\n".join(lines)
+
+    # -- reading the trace ------------------------------------------------------------------
+
+    def passed(self, spec) -> int:
+        """Return how many times the point was passed (0 if never)."""
+        p = point(spec)
+        return sum(1 for h in self.trace if p.matches(h.point, h.context))
+
+    def assert_order(self, *specs) -> None:
+        """Assert that each point was passed, each one's first pass after the previous one's.
+
+        Raises AssertionError quoting the trace otherwise; it does not wait for anything.
+        """
+        hits = self.trace
+        points = [point(spec) for spec in specs]
+        firsts = []
+        for p in points:
+            index = next((i for i, h in enumerate(hits) if p.matches(h.point, h.context)), None)
+            if index is None:
+                raise AssertionError(
+                    f"{p} was never passed, so the order {' < '.join(map(str, points))} did not "
+                    f"happen. Is its race point on the code path, with a controller installed in "
+                    f"that process?\nTrace:\n{format_trace(hits)}")
+            firsts.append(index)
+        for (a, i), (b, j) in zip(zip(points, firsts), zip(points[1:], firsts[1:])):
+            if j <= i:
+                raise AssertionError(
+                    f"{b} was first passed at #{j} by {hits[j].actor!r}, before {a} at #{i} by "
+                    f"{hits[i].actor!r}: the order {' < '.join(map(str, points))} was not forced. "
+                    f"Set sync_points.order(...) before the actors start.\nTrace:\n{format_trace(hits)}")
+
+    # -- installation -----------------------------------------------------------------------
+
+    def enable(self):
+        """Install this controller in this process (remembering the one it replaces) and return it."""
+        self._enabled = True
+        self._previous = race.install(self)
+        return self
+
+    def disable(self) -> None:
+        """Uninstall, restoring the previous controller, and release every waiting actor.
+
+        Released actors pass without their predecessors; nothing is raised in them.
+        """
+        self._enabled = False
+        if race.installed() is self:
+            race.install(self._previous)
+        self._previous = None
+        self._release()
+
+    def __enter__(self):
+        return self.enable()
+
+    def __exit__(self, *exc_info):
+        self.disable()
+
+    def _actor(self) -> str:
+        return threading.current_thread().name
+
+
+class SyncPoints(BaseSyncPoints):
+    """Sync points for the threads of this process, kept in memory under one Condition.
+
+    ``SyncPoints(timeout=30.0)``; use it as ``with SyncPoints() as sp:`` or through the
+    ``sync_points`` fixture. Other processes do not see it: use ``remote_sync_points`` for them.
+    ``trace_limit`` bounds the kept trace (for long-lived served processes); orderings can only
+    see passes still in it.
+    """
+
+    def __init__(self, timeout: float = 30.0, *, rules: Rules | None = None, trace_limit: int | None = None):
+        super().__init__(timeout)
+        self.rules = rules or Rules()
+        self._trace: list[Hit] = []
+        self._trace_limit = trace_limit
+        self._waits: dict[object, Wait] = {}
+        self._cv = threading.Condition()
+
+    def _rules(self):
+        return self.rules if self._enabled else None
+
+    def _change(self, fn) -> None:
+        with self._cv:
+            self.rules = fn(self.rules)
+
+    def _record(self, hit: Hit) -> None:
+        with self._cv:
+            self._trace.append(hit)
+            if self._trace_limit and len(self._trace) > self._trace_limit:
+                del self._trace[: len(self._trace) - self._trace_limit]
+            self._cv.notify_all()
+
+    def _missing(self, before):
+        return [p for p in before if not any(p.matches(h.point, h.context) for h in self._trace)]
+
+    def _block(self, wait, before, deadline):
+        with self._cv:
+            key = object()
+            self._waits[key] = wait
+            try:
+                self._cv.wait_for(lambda: not self._enabled or not self._missing(before),
+                                  timeout=max(0.0, deadline - time.monotonic()))
+            finally:
+                del self._waits[key]
+            return self._missing(before) if self._enabled else []
+
+    def _release(self) -> None:
+        with self._cv:
+            self._cv.notify_all()
+
+    @property
+    def trace(self) -> list[Hit]:
+        """Return a copy of the passes so far, in the order they happened."""
+        with self._cv:
+            return list(self._trace)
+
+    def waiting(self) -> list[Wait]:
+        """Return the actors now held at a point, and what each waits for."""
+        with self._cv:
+            return list(self._waits.values())
+
+    def clear(self) -> None:
+        """Drop every rule and the trace; waiting actors re-check and may then time out."""
+        with self._cv:
+            self.rules, self._trace = Rules(), []
+            self._cv.notify_all()
