@@ -26,7 +26,7 @@ class BadImport(Exception):
 def display_name(name):
     """Return ``name`` safe to show: control characters escaped, length capped."""
     shown = "".join(ch if unicodedata.category(ch)[0] != "C" else ch.encode("unicode_escape").decode() for ch in name)
-    return repr(shown[:120])
+    return f"'{shown[:120]}'"
 
 
 def check_file_name(name):

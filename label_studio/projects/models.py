@@ -6,7 +6,7 @@ from django.db import models
 class ProjectQuerySet(models.QuerySet):
     def with_task_number(self):
         """Annotate ``task_number``, counted in the query (never cached)."""
-        return self.annotate(task_number=models.Count("tasks", distinct=True))
+        return self.annotate(task_number=models.Count("tasks", distinct=True)).order_by("id")
 
     def for_user(self, user):
         """Return the projects ``user`` may see: the ones they created."""
