@@ -131,6 +131,7 @@ IMPORT_MAX_TASKS = int(os.environ.get("IMPORT_MAX_TASKS", 100_000))
 IMPORT_MAX_JSON_DEPTH = int(os.environ.get("IMPORT_MAX_JSON_DEPTH", 64))
 IMPORT_MAX_PDF_PAGES = int(os.environ.get("IMPORT_MAX_PDF_PAGES", 1000))
 IMPORT_STUCK_AFTER_SECONDS = int(os.environ.get("IMPORT_STUCK_AFTER_SECONDS", 600))
+IMPORT_RECONCILE_INTERVAL_SECONDS = int(os.environ.get("IMPORT_RECONCILE_INTERVAL_SECONDS", 60))
 # Requests bigger than this land in a temp file instead of memory; the import limit above still applies.
 DATA_UPLOAD_MAX_MEMORY_SIZE = IMPORT_MAX_FILE_BYTES * 2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

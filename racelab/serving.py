@@ -1,0 +1,116 @@
+"""Serve the bundled app for real: gunicorn, ``rq worker`` processes and ``rq cron``, on services it starts.
+
+:func:`served_app` is the one place that starts it — ``racelab serve``, the load
+suite and the browser tests all use it — and stops everything it started when
+its ``with`` block ends, also on an exception.
+"""
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+
+from harness.services import start_postgres, start_redis
+
+DB_CHOICES = ("sqlite", "postgres")
+
+
+@dataclass
+class ServedApp:
+    """A running app: its base ``url``, the first user's API ``token``, and the environment it runs with."""
+
+    url: str
+    token: str
+    env: dict
+    processes: list = field(default_factory=list)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=2, user_token=None,
+               password="racelab", inject="", fixes="all", log=None, extra_env=None):
+    """Start the app and yield a :class:`ServedApp`; stop every process and server it started on exit.
+
+    ``db`` is ``sqlite``, ``postgres`` (a throw-away server) or a URL; a
+    ``redis_url`` given is used as is, else a throw-away Redis is started.
+    ``inject`` (e.g. ``commit=200ms,worker=300ms``) widens race windows in the
+    web and worker processes; ``fixes`` says which fixes stay on.
+    """
+    port = port or free_port()
+    log = log or sys.stderr
+    home = tempfile.mkdtemp(prefix="racelab-serve-")
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, home, ignore_errors=True)
+        if db == "postgres":
+            database_url = stack.enter_context(start_postgres()).url
+        elif db == "sqlite":
+            database_url = f"sqlite:///{home}/racelab.sqlite3"
+        elif "://" in db:
+            database_url = db
+        else:
+            raise ValueError(f"--db {db!r} is not a database; use one of {', '.join(DB_CHOICES)} or a URL.")
+        redis_url = redis_url or stack.enter_context(start_redis()).url
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "label_studio.core.settings", "DATABASE_URL": database_url,
+               "REDIS_URL": redis_url, "RACELAB_HOME": home, "RACELAB_FIXES": fixes, "RACELAB_INJECT": inject or "",
+               "RACE_CONTROLLER": "harness.django_points.install_from_env" if inject else "",
+               "IMPORT_RECONCILE_INTERVAL_SECONDS": os.environ.get("IMPORT_RECONCILE_INTERVAL_SECONDS", "60"),
+               **(extra_env or {})}
+        manage = [sys.executable, "-m", "django"]
+        subprocess.run([*manage, "migrate", "--verbosity", "0"], env=env, check=True)
+        token = subprocess.run([*manage, "ensure_api_user", "--password", password, *(["--token", user_token] if user_token else [])],
+                               env=env, check=True, capture_output=True, text=True).stdout.strip()
+        app = ServedApp(url=f"http://127.0.0.1:{port}", token=token, env=env)
+        stack.callback(_stop, app.processes)
+        app.processes.append(subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "label_studio.core.wsgi:application", "--bind", f"127.0.0.1:{port}",
+             "--workers", str(web_workers), "--threads", "4", "--timeout", "120", "--log-level", "warning"],
+            env=env, stdout=log, stderr=log))
+        for _ in range(workers):
+            app.processes.append(subprocess.Popen([*manage, "rqworker", "high", "default", "low", "--with-scheduler"],
+                                                  env=env, stdout=log, stderr=log))
+        app.processes.append(subprocess.Popen(
+            [sys.executable, "-m", "rq.cli", "cron", "label_studio.data_import.cron", "--url", redis_url, "-l", "WARNING"],
+            env=env, stdout=log, stderr=log))
+        _wait_until_up(app)
+        yield app
+
+
+def _wait_until_up(app, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for process in app.processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"{' '.join(map(str, process.args))} exited with {process.returncode} at start-up; "
+                                   "its output is above.")
+        try:
+            with urllib.request.urlopen(f"{app.url}/api/health/import-flow", timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # 503 (unhealthy) still means it serves
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"The app did not answer at {app.url} within {timeout}s.")
+
+
+def _stop(processes, timeout=15):
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
