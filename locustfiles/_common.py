@@ -1,0 +1,312 @@
+"""Define the base load user: import, follow the import to its end, check what shows, time it.
+
+:class:`ImportUser` is abstract; each scenario module subclasses it with tasks
+that build a :class:`~locustfiles._payloads.Batch` and call :meth:`ImportUser.run_import`.
+It speaks HTTP only (no Django), so it runs against the bundled server and
+against upstream Label Studio alike; where the target lacks a field or an
+endpoint it says so once and checks what it can. Every wait is bounded by
+``--import-deadline``: a user never blocks past it, and never retries an import.
+"""
+import json
+import random
+import threading
+import time
+
+from locust import HttpUser, between, events
+
+from locustfiles import _checks as checks
+from locustfiles._observations import (DISPLAY_METRIC, HEALTH_PATH, install, observations,
+                                      record_anomaly, record_display)
+from locustfiles._settings import add_arguments, load_settings, require_token
+
+HTTP_TIMEOUT = 30  # seconds for any one request; the import deadline bounds the whole flow
+POLL_FIRST, POLL_MAX = 0.02, 0.25  # seconds between reads while waiting, doubling
+_lock = threading.Lock()  # gevent-patched under Locust: guards shared-project creation
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser, **kwargs):
+    add_arguments(parser)
+
+
+@events.init.add_listener
+def _on_init(environment, **kwargs):
+    install(environment)
+
+
+class ImportUser(HttpUser):
+    """A user that imports into its own project and verifies every import (abstract).
+
+    Subclasses set ``sync_weight`` / ``async_weight`` (the mode is drawn per
+    import; ``--async-ratio`` overrides both), ``shared_project`` (all users of
+    the class in one process import into one project) and ``display_metric``
+    (the name time-to-display is recorded under).
+    """
+
+    abstract = True
+    wait_time = between(0.5, 2.0)
+    sync_weight = 1
+    async_weight = 1
+    shared_project = False
+    display_metric = DISPLAY_METRIC
+
+    def on_start(self):
+        """Authenticate, probe the target once per process, and create (or join) the project."""
+        self.settings = load_settings(self.environment)
+        self.client.headers["Authorization"] = f"Token {require_token(self.settings)}"
+        self.obs = observations(self.environment)
+        self.racelab_target = self._probe_target()
+        self.ledger = self._ledger()
+
+    # -- the flow -------------------------------------------------------------------------
+
+    def run_import(self, batch):
+        """Import ``batch``, follow it to the end, check what shows, and time its display.
+
+        Return ``True`` when its tasks showed with the right count before the
+        deadline. A misbehaving target is recorded (HTTP failure or anomaly),
+        never raised; a bad batch returns ``False`` once its 400 is judged.
+        """
+        started = time.monotonic()
+        mode = self._pick_mode()
+        body = self._post_import(batch, mode)
+        if body is None:
+            if not batch.bad:
+                self.ledger.resync(self._project_total())  # the failed request may have written
+            return False
+        if "import" in body and "task_count" not in body:
+            self.obs.count("imports_async")
+            if mode == "sync":
+                self.obs.notice("target answered ?async=false with an async import: it picks the mode itself")
+            state = self._follow(body, started)
+            if state is None:
+                self.ledger.resync(self._project_total())
+                return False
+            ids = state.get("file_upload_ids") or body.get("file_upload_ids") or []
+            reported = state.get("task_count")
+        else:
+            self.obs.count("imports_sync")
+            if mode == "async":
+                self.obs.notice("target answered ?async=true with a sync import: it picks the mode itself")
+            ids, reported = body.get("file_upload_ids") or [], body.get("task_count")
+        reported_wrong = reported is not None and reported != batch.expected_tasks
+        if reported_wrong:
+            record_anomaly(self.environment, "task_count_mismatch",
+                           f"{mode} import of {batch.label} reported {reported} tasks, sent {batch.expected_tasks}")
+        if not ids:
+            self.obs.notice("target returned no file_upload_ids for an import: checking project totals only")
+        return self._await_display(batch, ids, started, reported_wrong)
+
+    def _post_import(self, batch, mode):
+        path = f"/api/projects/{self.ledger.project_id}/import?async={'true' if mode == 'async' else 'false'}"
+        kind = "bad file" if batch.bad else mode
+        payload = {"files": batch.multipart()} if batch.files else {"json": batch.tasks}
+        with self.client.post(path, name=f"/api/projects/[id]/import [{kind}]", catch_response=True,
+                              timeout=HTTP_TIMEOUT, **payload) as resp:
+            if batch.bad:
+                self._judge_bad(resp, batch)
+                return None
+            if resp.status_code not in (200, 201):
+                resp.failure(f"import of {batch.label} answered {resp.status_code}: {resp.text[:200]}")
+                return None
+            try:
+                body = resp.json()
+            except ValueError:
+                resp.failure(f"import of {batch.label} answered non-JSON: {resp.text[:200]}")
+                return None
+            resp.success()
+            return body if isinstance(body, dict) else {}
+
+    def _judge_bad(self, resp, batch):
+        self.obs.count("bad_files")
+        if resp.status_code == 400:
+            resp.success()
+            return
+        if 200 <= resp.status_code < 300:
+            resp.success()  # the HTTP exchange worked; the anomaly below is the finding
+            self.ledger.resync(self._project_total())
+        else:
+            resp.failure(f"bad file {batch.label} answered {resp.status_code}")
+        record_anomaly(self.environment, "bad_file_accepted",
+                       f"{batch.label} ({batch.files[0].name!r}) answered {resp.status_code}, expected 400")
+
+    def _follow(self, body, started):
+        """Poll the async import until it is final; return its state, or ``None`` if it failed or stuck."""
+        poll = body.get("poll_url")
+        if not poll:
+            if self.racelab_target:
+                record_anomaly(self.environment, "no_poll_url", f"async import response {body} has no poll_url")
+            else:
+                self.obs.notice("target's async import response has no poll_url (upstream Label Studio): "
+                                "polling /api/projects/{id}/imports/{import} instead")
+            poll = f"/api/projects/{self.ledger.project_id}/imports/{body.get('import')}"
+        deadline, delay, state = started + self.settings.import_deadline, POLL_FIRST, {}
+        while True:
+            with self.client.get(poll, name="/api/projects/[id]/imports/[id]", catch_response=True,
+                                 timeout=HTTP_TIMEOUT) as resp:
+                if resp.status_code == 200:
+                    state = resp.json()
+                    resp.success()
+                else:
+                    resp.failure(f"polling the import answered {resp.status_code}: {resp.text[:200]}")
+            status = state.get("status")
+            if status == "completed":
+                self.obs.count("jobs_completed")
+                return state
+            if status == "failed":
+                self.obs.count("jobs_failed")
+                record_anomaly(self.environment, "import_failed", f"import {body.get('import')}: {state.get('error')}")
+                return None
+            if time.monotonic() + delay > deadline:
+                self.obs.count("jobs_stuck")
+                record_anomaly(self.environment, "stuck_import",
+                               f"import {body.get('import')} still {status!r} after {self.settings.import_deadline:g}s")
+                return None
+            time.sleep(delay)  # gevent's sleep under Locust: other users run meanwhile
+            delay = min(delay * 2, POLL_MAX)
+
+    def _await_display(self, batch, ids, started, reported_wrong=False):
+        """Read until the import's tasks show right; record the first read's findings as anomalies."""
+        deadline, delay, first = started + self.settings.import_deadline, POLL_FIRST, True
+        while True:
+            expected = self.ledger.confirmed + batch.expected_tasks
+            verdict = self._inspect(batch, ids)
+            seen = self._project_total()
+            if verdict is None or seen is None:  # the read itself failed; Locust has the failure
+                findings = None
+            else:
+                findings = list(verdict.findings)
+                finding = checks.check_project_total(seen, expected, self.shared_project)
+                findings += [finding] if finding else []
+                if first:
+                    self._count_check(findings, reported_wrong)
+                    for found in findings:
+                        record_anomaly(self.environment, found.anomaly, f"{batch.label}: {found.detail}")
+                    first = False
+                if not findings:
+                    self.ledger.confirm(batch.expected_tasks)
+                    record_display(self.environment, time.monotonic() - started, self.display_metric)
+                    self._count_statuses(verdict)
+                    return True
+            if time.monotonic() + delay > deadline:
+                if verdict is not None:
+                    self.obs.count("stuck_files", verdict.pending)
+                    self._count_statuses(verdict)
+                record_anomaly(self.environment, "never_displayed",
+                               f"{batch.label}: not shown right after {self.settings.import_deadline:g}s: "
+                               + "; ".join(f.detail for f in findings or []))
+                self.ledger.resync(self._project_total())
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, POLL_MAX)
+
+    def _inspect(self, batch, ids):
+        """Read the file-upload list once and judge it; ``None`` if the read failed."""
+        if not ids:
+            return checks.FileUploadVerdict()
+        params = {} if batch.pages else {"ids": json.dumps(ids)}  # PDFs: pages are not in ``ids``
+        rows = self._get_json(f"/api/projects/{self.ledger.project_id}/file-uploads",
+                              "/api/projects/[id]/file-uploads", params=params)
+        if not isinstance(rows, list):
+            return None
+        verdict = checks.check_file_uploads(rows, ids, batch.files, batch.expected_tasks)
+        if not verdict.has_task_count:
+            self.obs.notice("target's file-upload list has no per-file task_count (upstream Label Studio): "
+                            "checking task totals through the project's task_number instead")
+        if not verdict.has_status:
+            self.obs.notice("target's file-upload list has no status: cannot tell 'processing' from '0 tasks'")
+        if batch.pages and not verdict.findings:
+            verdict.findings += checks.check_pages(rows, set(ids), batch.pages)
+            if not any(row.get("parent") in ids for row in rows):
+                self.obs.notice("target lists no page file uploads for PDFs: checking the PDF's total only")
+        return verdict
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _project_total(self):
+        """Return the project's task total (``task_number``, else ``/api/tasks`` total), or ``None``."""
+        project = self._get_json(f"/api/projects/{self.ledger.project_id}", "/api/projects/[id]")
+        if isinstance(project, dict) and "task_number" in project:
+            return project["task_number"]
+        if project is None:
+            return None
+        self.obs.notice("target's project has no task_number: reading the total from /api/tasks")
+        tasks = self._get_json("/api/tasks", "/api/tasks", params={"project": self.ledger.project_id, "page_size": 1})
+        return tasks.get("total") if isinstance(tasks, dict) else None
+
+    def _get_json(self, path, name, params=None):
+        with self.client.get(path, name=name, params=params, catch_response=True, timeout=HTTP_TIMEOUT) as resp:
+            if resp.status_code != 200:
+                resp.failure(f"answered {resp.status_code}: {resp.text[:200]}")
+                return None
+            try:
+                return resp.json()
+            except ValueError:
+                resp.failure(f"answered non-JSON: {resp.text[:200]}")
+                return None
+
+    def _count_check(self, findings, reported_wrong):
+        self.obs.count("checks")
+        if reported_wrong or any(f.anomaly in checks.COUNT_ANOMALIES for f in findings):
+            self.obs.count("count_mismatches")
+
+    def _count_statuses(self, verdict):
+        for status in verdict.statuses:
+            self.obs.status(status)
+
+    def _pick_mode(self):
+        ratio = self.settings.async_ratio
+        if ratio is not None:
+            return "async" if random.random() < ratio else "sync"
+        return random.choices(("sync", "async"), weights=(self.sync_weight, self.async_weight))[0]
+
+    def _probe_target(self):
+        """Return whether the target is a racelab server (it has the health endpoint); ask once per process."""
+        cache = self.environment.__dict__.setdefault("racelab_target", {})
+        with _lock:
+            if "racelab" not in cache:
+                with self.client.get(HEALTH_PATH, name=HEALTH_PATH, catch_response=True, timeout=HTTP_TIMEOUT) as resp:
+                    cache["racelab"] = resp.status_code == 200
+                    if resp.status_code in (200, 404):
+                        resp.success()  # a 404 only means "not a racelab server"
+                    else:
+                        resp.failure(f"answered {resp.status_code}: {resp.text[:200]}")
+                if not cache["racelab"]:
+                    self.obs.notice(f"target has no {HEALTH_PATH} ({resp.status_code}): treating it as upstream "
+                                    "Label Studio; racelab-only fields are checked where present")
+        return cache["racelab"]
+
+    def _ledger(self):
+        if not self.shared_project:
+            return Ledger(self._create_project())
+        ledgers = self.environment.__dict__.setdefault("racelab_ledgers", {})
+        with _lock:
+            if type(self) not in ledgers:
+                ledgers[type(self)] = Ledger(self._create_project(), shared=True)
+        return ledgers[type(self)]
+
+    def _create_project(self):
+        title = f"racelab {type(self).__name__} {random.getrandbits(32):08x}"
+        with self.client.post("/api/projects", name="/api/projects", json={"title": title},
+                              catch_response=True, timeout=HTTP_TIMEOUT) as resp:
+            if resp.status_code not in (200, 201):
+                resp.failure(f"creating a project answered {resp.status_code}: {resp.text[:200]}")
+                raise RuntimeError(f"could not create a project on {self.host} ({resp.status_code}): "
+                                   "check the token (RACELAB_TOKEN) and that the host serves /api/projects")
+            return resp.json()["id"]
+
+
+class Ledger:
+    """The tasks confirmed visible in one project, as this process knows them."""
+
+    def __init__(self, project_id, shared=False):
+        self.project_id, self.shared, self.confirmed = project_id, shared, 0
+
+    def confirm(self, tasks):
+        """Add ``tasks`` that were just seen committed (greenlets do not preempt between read and add)."""
+        self.confirmed += tasks
+
+    def resync(self, total):
+        """Adopt the server's ``total`` after an unaccounted write, so one anomaly is not recorded twice."""
+        if total is not None and not self.shared:
+            self.confirmed = total

@@ -1,0 +1,73 @@
+"""Read the load suite's options: Locust command-line flags, each backed by an environment variable.
+
+The flags are added to Locust's own parser (so ``locust --help`` lists them and
+workers receive them); outside Locust, for instance in tests, the environment
+variables and defaults apply. Nothing here reads a file or a Django setting.
+"""
+import os
+from dataclasses import dataclass
+
+MISSING_TOKEN = (
+    "No API token for the target. Set RACELAB_TOKEN=<key> in the environment or pass "
+    "--racelab-token <key> to locust (`racelab load --token` does it for you). On Label Studio "
+    "the key is under Account & Settings → Access Token; `racelab serve --user-token KEY` sets it."
+)
+
+# (flag, environment variable, default, help) — one place for every option.
+OPTIONS = (
+    ("--racelab-token", "RACELAB_TOKEN", "", "API token sent as 'Authorization: Token <key>'."),
+    ("--import-deadline", "RACELAB_IMPORT_DEADLINE", 30.0,
+     "Seconds an import may take to show its tasks before it is recorded stuck."),
+    ("--async-ratio", "RACELAB_ASYNC_RATIO", None,
+     "Share of imports sent with ?async=true, 0..1 (default: each scenario's own weights)."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The options one user runs with."""
+
+    token: str
+    import_deadline: float
+    async_ratio: float | None
+
+
+def add_arguments(parser):
+    """Add the suite's flags to Locust's parser (call from Locust's ``init_command_line_parser``)."""
+    for flag, env_var, default, help_text in OPTIONS:
+        parser.add_argument(flag, env_var=env_var, default=default, help=f"racelab: {help_text}",
+                            include_in_web_ui=flag != "--racelab-token")
+
+
+def load_settings(environment=None):
+    """Return the :class:`Settings` from Locust's parsed options, else the environment variables.
+
+    A missing token is not an error here; :func:`require_token` raises it where
+    a request is about to be sent.
+    """
+    parsed = getattr(environment, "parsed_options", None)
+    values = {}
+    for flag, env_var, default, _ in OPTIONS:
+        attr = flag.lstrip("-").replace("-", "_")
+        value = getattr(parsed, attr, None) if parsed is not None else None
+        values[attr] = value if value not in (None, "") else os.environ.get(env_var, default)
+    ratio = values["async_ratio"]
+    return Settings(
+        token=str(values["racelab_token"] or ""),
+        import_deadline=float(values["import_deadline"]),
+        async_ratio=None if ratio in (None, "") else _ratio(ratio),
+    )
+
+
+def require_token(settings):
+    """Return the token, or raise ``RuntimeError`` saying where to set it."""
+    if not settings.token:
+        raise RuntimeError(MISSING_TOKEN)
+    return settings.token
+
+
+def _ratio(value):
+    ratio = float(value)
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"--async-ratio / RACELAB_ASYNC_RATIO must be between 0 and 1, got {value!r}")
+    return ratio

@@ -1,0 +1,40 @@
+"""Load scenario ``batch``: 1000-task imports as a JSON file, a CSV file and a JSON request body.
+
+Time-to-display is recorded as ``time_to_display:batch1000``, apart from the
+small-file figure that the ``time_to_display`` gate judges::
+
+    RACELAB_TOKEN=KEY locust -f locustfiles/batch.py --host http://127.0.0.1:8123 --headless \\
+        -u 10 -r 5 --run-time 60s --csv reports/results/load --csv-full-history
+"""
+import sys
+from pathlib import Path
+
+from locust import between, task
+
+if __package__ in (None, ""):  # loaded by path (`locust -f`): make the package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from locustfiles._common import ImportUser  # noqa: E402
+from locustfiles._payloads import file_batch, json_body_batch  # noqa: E402
+
+BATCH_SIZE = 1000
+
+
+class BatchUser(ImportUser):
+    """Import 1000 tasks at a time, in each of three shapes, and check every one shows."""
+
+    weight = 1
+    wait_time = between(1.0, 3.0)
+    display_metric = "time_to_display:batch1000"
+
+    @task
+    def json_file(self):
+        self.run_import(file_batch("json", BATCH_SIZE))
+
+    @task
+    def csv_file(self):
+        self.run_import(file_batch("csv", BATCH_SIZE))
+
+    @task
+    def json_body(self):
+        self.run_import(json_body_batch(BATCH_SIZE))

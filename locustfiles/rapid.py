@@ -1,0 +1,37 @@
+"""Load scenario ``rapid``: back-to-back imports into one project, with no pause between them.
+
+All ``RapidUser`` users of a Locust process share one project, so with more
+than one user the imports also run concurrently into it (R11); the project
+total must never fall below what was already confirmed. With ``-u 1`` it is a
+purely sequential stream::
+
+    RACELAB_TOKEN=KEY locust -f locustfiles/rapid.py --host http://127.0.0.1:8123 --headless \\
+        -u 5 -r 5 --run-time 60s --csv reports/results/load --csv-full-history
+"""
+import random
+import sys
+from pathlib import Path
+
+from locust import constant, task
+
+if __package__ in (None, ""):  # loaded by path (`locust -f`): make the package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from locustfiles._common import ImportUser  # noqa: E402
+from locustfiles._payloads import file_batch, json_body_batch  # noqa: E402
+
+
+class RapidUser(ImportUser):
+    """Import a few tasks, check, and import again at once, into the process's shared project."""
+
+    weight = 1
+    wait_time = constant(0)
+    shared_project = True
+
+    @task(2)
+    def json_body(self):
+        self.run_import(json_body_batch(random.randint(1, 5)))
+
+    @task(1)
+    def small_file(self):
+        self.run_import(file_batch(random.choice(("json", "csv", "txt")), random.randint(1, 5)))

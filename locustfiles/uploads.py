@@ -1,0 +1,33 @@
+"""Load scenario ``uploads``: many users at once, each uploading one small file at a time.
+
+Meant for 100 concurrent users; every import is checked and timed::
+
+    RACELAB_TOKEN=KEY locust -f locustfiles/uploads.py --host http://127.0.0.1:8123 --headless \\
+        -u 100 -r 25 --run-time 60s --csv reports/results/load --csv-full-history
+
+Nothing here waits unbounded: each import gives up after ``--import-deadline``.
+"""
+import random
+import sys
+from pathlib import Path
+
+from locust import between, task
+
+if __package__ in (None, ""):  # loaded by path (`locust -f`): make the package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from locustfiles._common import ImportUser  # noqa: E402
+from locustfiles._payloads import file_batch  # noqa: E402
+
+SMALL_FORMATS = ("json", "jsonl", "csv", "tsv", "txt")
+
+
+class UploadsUser(ImportUser):
+    """Upload one small file (1–20 tasks, any text format), sync or async, and check it shows."""
+
+    weight = 6
+    wait_time = between(0.5, 2.0)
+
+    @task
+    def upload_small_file(self):
+        self.run_import(file_batch(random.choice(SMALL_FORMATS), random.randint(1, 20)))

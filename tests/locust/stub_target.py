@@ -1,0 +1,168 @@
+"""Serve a tiny in-memory imitation of the import API on 127.0.0.1, with switchable faults.
+
+Only what the load users call is imitated, just well enough to judge them:
+projects, sync/async imports (multipart or JSON body), import status, the
+file-upload list with ``?ids=``, the project's ``task_number`` and the health
+endpoint. Nothing is persisted and no Django is involved. Faults are plain
+attributes on :class:`StubState`, read at request time.
+"""
+import email.parser
+import email.policy
+import itertools
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+BAD_SUFFIXES = (".exe",)
+
+
+@dataclass
+class StubState:
+    """The stub's data and its fault switches (all off: a correct racelab server)."""
+
+    upstream: bool = False          # no health endpoint, no task_count/status, no poll_url
+    count_offset: int = 0           # added to every file upload's reported task_count
+    zero_after_done: bool = False   # file uploads report 0 tasks although completed
+    async_never_completes: bool = False
+    accept_bad_files: bool = False
+    processing_reads: int = 0       # this many file-upload reads show "processing" first
+    projects: dict = field(default_factory=dict)
+    uploads: dict = field(default_factory=dict)
+    imports: dict = field(default_factory=dict)
+    requests: list = field(default_factory=list)
+    ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+
+def count_tasks(name, content):
+    """Return the tasks in one file, or raise ``ValueError`` naming the problem."""
+    if not content:
+        raise ValueError("empty file")
+    if ".." in name or name.endswith(BAD_SUFFIXES):
+        raise ValueError("bad file name")
+    suffix = name.rsplit(".", 1)[-1]
+    if suffix == "json":
+        return len(json.loads(content))
+    if suffix in ("csv", "tsv"):
+        return len(content.splitlines()) - 1
+    if suffix in ("txt", "jsonl"):
+        return len(content.splitlines())
+    if suffix == "pdf":
+        return content.count(b"/Type /Page ")
+    raise ValueError("unknown format")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    state: StubState
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _route(self):
+        url = urlparse(self.path)
+        self.state.requests.append((self.command, url.path, self.headers.get("Authorization")))
+        return [p for p in url.path.split("/") if p], parse_qs(url.query)
+
+    def do_GET(self):
+        parts, query = self._route()
+        st = self.state
+        if parts == ["api", "health", "import-flow"]:
+            return self._send(404, {}) if st.upstream else self._send(200, {"status": "ok", "checks": {}})
+        if len(parts) == 3 and parts[:2] == ["api", "projects"]:
+            return self._send(200, st.projects[int(parts[2])])
+        if len(parts) == 5 and parts[3] == "imports":
+            state = dict(st.imports[int(parts[4])])
+            if st.async_never_completes:
+                state["status"] = "in_progress"
+            return self._send(200, state)
+        if len(parts) == 4 and parts[3] == "file-uploads":
+            ids = json.loads(query["ids"][0]) if "ids" in query else None
+            rows = [self._row(u) for u in st.uploads.values()
+                    if u["project"] == int(parts[2]) and (ids is None or u["id"] in ids)]
+            st.processing_reads = max(0, st.processing_reads - 1)
+            return self._send(200, rows)
+        self._send(404, {"detail": "no such path in the stub"})
+
+    def _row(self, upload):
+        row = {"id": upload["id"], "file": f"upload/{upload['file_name']}", "parent": None}
+        if not self.state.upstream:
+            count = 0 if self.state.zero_after_done else upload["task_count"] + self.state.count_offset
+            status = "processing" if self.state.processing_reads else "completed"
+            row.update(file_name=upload["file_name"], task_count=count, status=status)
+        return row
+
+    def do_POST(self):
+        parts, query = self._route()
+        st = self.state
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        if parts == ["api", "projects"]:
+            pid = next(st.ids)
+            st.projects[pid] = {"id": pid, "title": json.loads(raw)["title"], "task_number": 0}
+            return self._send(201, st.projects[pid])
+        if len(parts) == 4 and parts[3] == "import":
+            return self._import(int(parts[2]), raw, query.get("async") == ["true"])
+        self._send(404, {"detail": "no such path in the stub"})
+
+    def _import(self, pid, raw, is_async):
+        st = self.state
+        ctype = self.headers.get("Content-Type", "")
+        if ctype.startswith("multipart/"):
+            message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+                b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + raw)
+            files = [(part.get_filename(), part.get_payload(decode=True)) for part in message.iter_parts()]
+        else:
+            files = [("body.json", raw)]
+        counts = []
+        for name, content in files:
+            try:
+                counts.append(count_tasks(name, content))
+            except ValueError as exc:
+                if not st.accept_bad_files:
+                    return self._send(400, {"detail": f"{name}: {exc}. Upload a supported file."})
+                counts.append(0)
+        ids = []
+        for (name, _), count in zip(files, counts):
+            uid = next(st.ids)
+            st.uploads[uid] = {"id": uid, "project": pid, "file_name": name, "task_count": count}
+            ids.append(uid)
+        st.projects[pid]["task_number"] += sum(counts)
+        if not is_async:
+            return self._send(201, {"task_count": sum(counts), "annotation_count": 0, "prediction_count": 0,
+                                    "duration": 0.001, "file_upload_ids": ids, "could_be_tasks_list": False,
+                                    "found_formats": {}, "data_columns": []})
+        iid = next(st.ids)
+        st.imports[iid] = {"id": iid, "status": "completed", "task_count": sum(counts),
+                           "file_upload_ids": ids, "error": None}
+        body = {"import": iid}
+        if not st.upstream:
+            body.update(status="created", file_upload_ids=ids, poll_url=f"/api/projects/{pid}/imports/{iid}")
+        self._send(201, body)
+
+
+class StubServer:
+    """Run the stub on a free loopback port in a thread; use as a context manager."""
+
+    def __init__(self, state=None):
+        self.state = state or StubState()
+        handler = type("Handler", (_Handler,), {"state": self.state})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()

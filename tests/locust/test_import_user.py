@@ -1,0 +1,105 @@
+"""The base load user against a stub target on loopback: what it records for each fault.
+
+Each test drives real Locust users in a child interpreter (see ``drive_user.py``).
+"""
+import pytest
+from drive_user import drive
+
+
+@pytest.mark.parametrize("ratio", ["0", "1"])
+def test_correct_target_records_display_and_no_anomaly(ratio):
+    out = drive({"env": {"RACELAB_ASYNC_RATIO": ratio}, "steps": [["file", "csv", 7], ["body", 3]]})
+    assert out["results"] == [True, True]
+    assert out["anomalies"] == [] and out["http_failures"] == []
+    assert out["displays"] == ["time_to_display", "time_to_display"]
+    assert out["auth_headers"] == ["Token testtoken"]
+    counters = out["counters"]
+    assert counters["checks"] == 2 and counters.get("count_mismatches", 0) == 0
+    assert counters["imports_async" if ratio == "1" else "imports_sync"] == 2
+    assert counters.get("jobs_completed", 0) == (2 if ratio == "1" else 0)
+    assert out["statuses"] == {"completed": 2}
+
+
+def test_wrong_task_count_is_recorded_under_its_name():
+    out = drive({"state": {"count_offset": 1}, "steps": [["file", "json", 5]]})
+    assert [name for name, _ in out["anomalies"]] == ["task_count_mismatch", "never_displayed"]
+    assert "show 6 tasks, sent 5" in out["anomalies"][0][1]
+    assert out["displays"] == [] and out["results"] == [False]
+    assert out["counters"]["count_mismatches"] == 1
+
+
+def test_zero_tasks_after_done_is_its_own_anomaly():
+    out = drive({"env": {"RACELAB_ASYNC_RATIO": "1"}, "state": {"zero_after_done": True},
+                 "steps": [["file", "txt", 4]]})
+    assert out["anomalies"][0][0] == "zero_tasks_after_done"
+
+
+def test_processing_after_done_is_recorded_then_display_is_timed():
+    out = drive({"state": {"processing_reads": 1}, "steps": [["file", "tsv", 3]]})
+    assert [name for name, _ in out["anomalies"]] == ["status_not_final"]
+    assert out["displays"] == ["time_to_display"]
+
+
+def test_missing_task_count_key_degrades_with_one_notice():
+    out = drive({"env": {"RACELAB_ASYNC_RATIO": "1"}, "state": {"upstream": True},
+                 "steps": [["file", "json", 2], ["file", "csv", 3]]})
+    notice = "no per-file task_count"
+    assert sum(notice in n for n in out["notices"]) == 1
+    assert out["stderr"].count(notice) == 1
+    assert any("no poll_url" in n for n in out["notices"])
+    assert out["anomalies"] == [] and out["displays"] == ["time_to_display"] * 2
+    assert out["statuses"] == {"unreported": 2}
+
+
+def test_upstream_target_still_catches_a_wrong_project_total():
+    out = drive({"state": {"upstream": True}, "project_task_number": 100, "steps": [["file", "json", 2]]})
+    assert out["anomalies"][0][0] == "project_count_mismatch"
+    assert "project shows 102 tasks, expected 2" in out["anomalies"][0][1]
+
+
+def test_bad_files_refused_with_400_are_successes():
+    kinds = ["unknown_extension", "unparsable_json", "empty_file", "hostile_name"]
+    out = drive({"steps": [["bad", kind] for kind in kinds] + [["file", "json", 2]]})
+    assert out["anomalies"] == [] and out["http_failures"] == []
+    assert out["results"] == [False] * 4 + [True]
+    assert out["counters"]["bad_files"] == 4
+
+
+def test_bad_file_accepted_is_an_anomaly_and_does_not_cascade():
+    out = drive({"state": {"accept_bad_files": True}, "steps": [["bad", "unknown_extension"], ["file", "json", 2]]})
+    assert [name for name, _ in out["anomalies"]] == ["bad_file_accepted"]
+    assert out["results"] == [False, True]
+
+
+def test_async_import_that_never_finishes_is_stuck_within_the_deadline():
+    out = drive({"env": {"RACELAB_ASYNC_RATIO": "1"}, "state": {"async_never_completes": True},
+                 "steps": [["file", "json", 2]]})
+    assert [name for name, _ in out["anomalies"]] == ["stuck_import"]
+    assert out["counters"]["jobs_stuck"] == 1 and out["results"] == [False]
+
+
+def test_pdf_user_checks_the_pdf_and_times_it_apart():
+    out = drive({"user": "pdf.PdfUser", "env": {"RACELAB_ASYNC_RATIO": "1"},
+                 "steps": [["task", "fifty_page_pdf"]]})
+    assert out["anomalies"] == []
+    assert out["displays"] == ["time_to_display:pdf50"] and out["project_totals"] == [50]
+
+
+def test_rapid_users_share_one_project():
+    out = drive({"user": "rapid.RapidUser", "users": 2,
+                 "steps": [["task", "json_body", 0], ["task", "small_file", 1], ["task", "json_body", 0]]})
+    assert out["shared_ledger"] and len(out["project_totals"]) == 1
+    assert out["anomalies"] == [] and out["displays"] == ["time_to_display"] * 3
+
+
+def test_mixed_and_batch_tasks_run_clean_on_a_correct_target():
+    out = drive({"user": "mixed.MixedUser", "steps": [["task", "one_file"], ["task", "several_files"],
+                                                       ["task", "json_body"], ["task", "bad_file"]]})
+    assert out["anomalies"] == [] and out["http_failures"] == []
+    out = drive({"user": "batch.BatchUser", "steps": [["task", "csv_file"]]})
+    assert out["displays"] == ["time_to_display:batch1000"] and out["project_totals"] == [1000]
+
+
+def test_missing_token_says_where_to_set_it():
+    out = drive({"unset": ["RACELAB_TOKEN"]})
+    assert "RACELAB_TOKEN" in out["start_error"] and "--racelab-token" in out["start_error"]
