@@ -157,6 +157,7 @@ class Scheduler:
             self._runs += 1
             self._reset(names)
             self._actors.clear()
+        self._strategy.depth, self._strategy.steps = self.depth, self.steps
         self._strategy.start(names)
         self._next = race.install(self)
         loop = threading.Thread(target=self._loop, name="racelab-scheduler", daemon=True)

@@ -138,7 +138,7 @@ class Action:
         if self.kind == "delay":
             text = f"delay {self.arg * 1000:g}ms"
         elif self.kind == "call":
-            text = f"call {self.arg if isinstance(self.arg, str) else getattr(self.arg, '__qualname__', self.arg)}"
+            text = f"call {self.arg if isinstance(self.arg, str) else getattr(self.arg, '__name__', self.arg)}"
         elif self.kind == "fail":
             exc = _exception(self.arg)
             text = f"fail {type(exc).__name__}: {exc}"
@@ -280,6 +280,9 @@ class BaseSyncPoints:
         """
         pairs = []
         for ordering in orderings:
+            if isinstance(ordering, str) or (len(ordering) == 2 and not isinstance(ordering[1], (str, Point, tuple, list))):
+                raise ValueError(f"{ordering!r} is one point, not an ordering: write order((A, B)), e.g. "
+                                 f"order((('job.start', {{'job': 'run_import'}}), 'reader.check')).")
             points = [point(spec) for spec in ordering]
             if len(points) < 2:
                 raise ValueError(f"An ordering needs two points or more, got {ordering!r}.")

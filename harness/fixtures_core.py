@@ -1,0 +1,171 @@
+"""The racelab fixtures that need neither Django nor RQ; :mod:`harness.plugin` registers them.
+
+Each public fixture's docstring is its documentation (``pytest --fixtures``). Fixtures whose
+name starts with ``_`` are internal: ``_racelab_actor_teardown`` and ``_racelab_redis_url`` are
+the two that :mod:`harness.fixtures_django` replaces (closing DB connections per actor thread,
+and a Redis it starts).
+"""
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from harness.checker import Checker, all_completed
+from harness.history import History
+from harness.remote import RemoteSyncPoints
+from harness.runner import run_concurrently
+from harness.scheduler import Scheduler
+from harness.syncpoints import SyncPoints, format_trace
+
+__all__ = ["sync_points", "remote_sync_points", "race_history", "race_checker", "race_scheduler",
+           "concurrently", "_race_seed", "_racelab_actor_teardown", "_racelab_redis_url"]
+
+SEED = pytest.StashKey[int]()  # the session's base seed, set by the plugin
+SECTIONS = pytest.StashKey[list]()  # (title, zero-argument text function) shown when a test fails
+REPORTS = pytest.StashKey[dict]()  # the test's reports by phase, to act at teardown on the outcome
+
+
+def add_section(request, title, text):
+    """Show ``text()`` under "racelab <title>" in the report of this test if it fails."""
+    request.node.stash.setdefault(SECTIONS, []).append((title, text))
+
+
+def _call_passed(request) -> bool:
+    report = request.node.stash.get(REPORTS, {}).get("call")
+    return report is not None and report.passed
+
+
+@pytest.fixture
+def _race_seed(request):
+    """Return this run's seed: the parametrized one under --race-runs, else the session's."""
+    return request.config.stash[SEED]
+
+
+@pytest.fixture
+def _racelab_actor_teardown():
+    """Return the function each actor thread calls as it ends (None here; Django closes connections)."""
+    return None
+
+
+@pytest.fixture
+def _racelab_redis_url():
+    """Return the Redis URL for cross-process control from REDIS_URL, or skip the test."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        pytest.skip("remote_sync_points needs a Redis server: set REDIS_URL (e.g. redis://127.0.0.1:6379/0), "
+                    "or start one with `python -m harness.services`.")
+    return url
+
+
+@pytest.fixture
+def sync_points(request):
+    """Give a :class:`~harness.syncpoints.SyncPoints` installed for this test's threads.
+
+    Order, delay, fail and call back at race points of this process; its timeout is
+    ``--race-timeout``. It costs an in-memory trace and one Condition, nothing per point not
+    hit. It is disabled at teardown, releasing any waiter; a wait that timed out in a thread that
+    swallowed the error (an RQ worker thread) makes a passing test error at teardown. The trace is
+    shown when the test fails. With ``remote_sync_points`` too, the one set up last is installed:
+    ask for ``remote_sync_points`` alone when other processes take part, it serves this process's
+    threads too. With ``race_scheduler``, the scheduler picks who runs and passes every hit on to
+    this controller, whose orderings and trace still apply.
+    """
+    controller = SyncPoints(timeout=request.config.getoption("race_timeout"))
+    add_section(request, "trace", lambda: format_trace(controller.trace))
+    with controller:
+        yield controller
+    if controller.timeouts and _call_passed(request):
+        pytest.fail(f"A sync-point wait timed out in a thread that did not raise it:\n{controller.timeouts[0]}",
+                    pytrace=False)
+
+
+@pytest.fixture
+def remote_sync_points(request, _racelab_redis_url):
+    """Give a :class:`~harness.remote.RemoteSyncPoints` whose rules other processes obey.
+
+    It owns a fresh namespace in the Redis at ``REDIS_URL`` (the test is skipped without one),
+    is installed in this process, and puts ``RACELAB_CONTROL_URL`` and
+    ``RACELAB_CONTROL_NAMESPACE`` into ``os.environ`` (and ``.env``) so that child processes
+    inherit them; a worker obeys once it calls ``harness.remote.install_from_env()`` at start-up.
+    It costs a Redis round trip or two per race point in every process. The merged trace of all
+    processes is shown when the test fails; the keys are deleted at teardown. Against
+    ``sync_points``, see there.
+    """
+    controller = RemoteSyncPoints(_racelab_redis_url, f"test-{uuid.uuid4().hex[:12]}",
+                                  timeout=request.config.getoption("race_timeout"))
+    add_section(request, "trace", lambda: format_trace(controller.trace))
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in controller.env.items():
+            patch.setenv(name, value)
+        try:
+            with controller:
+                yield controller
+        finally:
+            controller.cleanup()
+
+
+@pytest.fixture
+def race_history(request, tmp_path):
+    """Give an empty :class:`~harness.history.History` for this test's actors to record operations in.
+
+    It costs a lock per operation. At teardown it is written as JSON Lines to
+    ``<tmp_path>/history.jsonl``; when the test fails, the report gives that path.
+    """
+    history, path = History(), tmp_path / "history.jsonl"
+
+    def dumped():
+        history.dump(path)
+        return f"{len(history)} operations in {path}"
+    add_section(request, "history", dumped)
+    yield history
+    history.dump(path)
+
+
+@pytest.fixture
+def race_checker(race_history):
+    """Give a :class:`~harness.checker.Checker` over ``race_history`` that already holds ``all_completed``.
+
+    Add the application's invariants with ``race_checker.add(name, fn)``, then call
+    ``race_checker.check(state=...).assert_valid()``. It costs nothing until ``check()`` runs.
+    """
+    return Checker({"all_completed": all_completed}, history=race_history)
+
+
+@pytest.fixture
+def race_scheduler(request, _race_seed, _racelab_actor_teardown):
+    """Give a seeded :class:`~harness.scheduler.Scheduler`; ``race_scheduler.run({...})`` runs actors under it.
+
+    The seed is ``--race-seed`` (or one drawn per session and shown in the header), plus ``i``
+    for the ``i``-th run under ``--race-runs`` or ``@pytest.mark.race(runs=...)``; the strategy
+    is the marker's, else ``--race-strategy``; depth ``--race-depth``; timeout
+    ``--race-timeout``; set ``.steps`` to PCT's step estimate. It installs itself only inside
+    ``run()``, costing a thread hand-off per race point. When the test fails the report shows
+    the decisions and ``Replay: pytest --race-seed N <nodeid>``. With ``sync_points``, the
+    scheduler picks who runs and ``sync_points`` still orders and traces.
+    """
+    marker = request.node.get_closest_marker("race")
+    strategy = (marker.kwargs.get("strategy") if marker else None) or request.config.getoption("race_strategy")
+    scheduler = Scheduler(_race_seed, strategy, depth=request.config.getoption("race_depth"),
+                          timeout=request.config.getoption("race_timeout"),
+                          teardown=_racelab_actor_teardown, nodeid=request.node.nodeid)
+    add_section(request, "scheduler", scheduler.describe)
+    return scheduler
+
+
+@pytest.fixture
+def concurrently(request, _racelab_actor_teardown):
+    """Give :func:`~harness.runner.run_concurrently`: ``concurrently({"a": fa, "b": fb})`` runs them at once.
+
+    Each actor runs in its own thread named after it, released from a barrier together, and
+    closes its database connections at the end when ``harness.fixtures_django`` is loaded. The
+    default timeout is ``--race-timeout``. It costs one thread per actor; it schedules nothing
+    (see ``race_scheduler``), and returns a RunResult whose ``overlapped()`` proves concurrency.
+    """
+    default_timeout = request.config.getoption("race_timeout")
+
+    def run(actors, timeout=None):
+        return run_concurrently(actors, default_timeout if timeout is None else timeout,
+                                teardown=_racelab_actor_teardown)
+    return run
