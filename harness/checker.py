@@ -55,9 +55,10 @@ class Result:
     def report(self) -> str:
         """Return a summary line and one line per anomaly."""
         if self.valid:
-            return (f"History valid: {len(self.invariants)} invariants held over {self.operations} "
-                    f"operations ({', '.join(self.invariants)}).")
-        lines = [f"History invalid: {len(self.anomalies)} anomalies over {self.operations} operations."]
+            return (f"History valid: {_count(self.invariants, 'invariant')} held over "
+                    f"{_count(range(self.operations), 'operation')} ({', '.join(self.invariants)}).")
+        lines = [f"History invalid: {_count(self.anomalies, 'anomaly', 'anomalies')} over "
+                 f"{_count(range(self.operations), 'operation')}."]
         return "\n".join(lines + [f"  {a}" for a in self.anomalies])
 
     def assert_valid(self) -> None:
@@ -95,6 +96,10 @@ class Checker:
             # An invariant's own name wins, so one function can serve under several names.
             anomalies += [dataclasses.replace(a, invariant=name) for a in found]
         return Result(tuple(anomalies), tuple(self.invariants), len(history))
+
+
+def _count(items, one, many=None):
+    return f"{len(items)} {one if len(items) == 1 else many or one + 's'}"
 
 
 def _key(value):
