@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -109,10 +110,13 @@ class ThreadWorker:
     def __init__(self, redis_url, queues, name):
         from redis import Redis
         from rq import Queue, SimpleWorker
+        from rq.timeouts import TimerDeathPenalty
 
         connection = Redis.from_url(redis_url)
         self.worker = SimpleWorker([Queue(q, connection=connection) for q in queues], connection=connection, name=name)
-        self.worker._install_signal_handlers = lambda: None  # signals are the main thread's; stop() is ours
+        # Signals belong to the main thread: job timeouts by timer, and stop() instead of SIGTERM.
+        self.worker.death_penalty_class = TimerDeathPenalty
+        self.worker._install_signal_handlers = lambda: None
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.errors = []
@@ -156,10 +160,17 @@ def rq_worker_thread(use_redis, transactional_db):
     worker.stop()
 
 
+def _fixes_spec(fixes):
+    """Return the ``RACELAB_FIXES`` value that gives ``fixes`` ({fix: on}) to another process."""
+    on = [fix for fix, enabled in fixes.items() if enabled]
+    return "all" if len(on) == len(fixes) else ",".join(on) or "none"
+
+
 class ProcessWorkers:
     """Real ``rq worker`` processes (django-rq's ``rqworker``) on the test database and Redis."""
 
     def __init__(self, redis_url, count, extra_env=None):
+        from django.conf import settings
         from django.db import connection
 
         db = connection.settings_dict
@@ -169,14 +180,21 @@ class ProcessWorkers:
             database_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
         self.env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
                     "DJANGO_SETTINGS_MODULE": "label_studio.core.settings",
+                    "MEDIA_ROOT": str(settings.MEDIA_ROOT), "RACELAB_FIXES": _fixes_spec(settings.IMPORT_FIXES),
                     "RACE_CONTROLLER": "harness.django_points.install_from_env", **(extra_env or {})}
         self.count, self.processes = count, []
+        self.log = tempfile.NamedTemporaryFile(prefix="racelab-rqworker-", suffix=".log", delete=False)
+
+    def log_tail(self, lines=40):
+        """Return the last ``lines`` lines the worker processes wrote."""
+        with open(self.log.name, errors="replace") as handle:
+            return "".join(handle.readlines()[-lines:])
 
     def start(self):
         for _ in range(self.count):
             self.processes.append(subprocess.Popen(
                 [sys.executable, "-m", "django", "rqworker", "high", "default", "low", "--with-scheduler"],
-                env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+                env=self.env, stdout=self.log, stderr=subprocess.STDOUT))
         return self
 
     def stop(self, timeout=15):
@@ -192,7 +210,7 @@ class ProcessWorkers:
 
 
 @pytest.fixture
-def rq_worker_process(use_redis, transactional_db):
+def rq_worker_process(use_redis, transactional_db, request):
     """A factory of real ``rq worker`` processes: ``rq_worker_process(count=1, env={})`` starts them.
 
     Each process is django-rq's ``rqworker`` (forking a work horse per job) on
@@ -212,6 +230,8 @@ def rq_worker_process(use_redis, transactional_db):
     yield start
     for workers in started:
         workers.stop()
+        if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+            print(f"--- rq worker output ({workers.log.name}) ---\n{workers.log_tail()}")
 
 
 def wait_until(predicate, timeout=30.0, message="the condition", interval=0.02):
@@ -233,6 +253,13 @@ def wait_until(predicate, timeout=30.0, message="the condition", interval=0.02):
 def eventually():
     """``eventually(predicate, timeout=30, message=...)``: wait for an outcome with a clear failure, never a hang."""
     return wait_until
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
 
 
 def pytest_collection_modifyitems(config, items):

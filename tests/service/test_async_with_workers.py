@@ -1,0 +1,58 @@
+"""Async imports on real Redis and real ``rq worker`` processes (and a threaded worker for speed)."""
+import pytest
+
+from label_studio.data_import import services
+from label_studio.data_import.models import FileUpload, ProjectImport
+from label_studio.tasks.models import Task
+from tests.conftest import json_tasks, named, pdf_bytes
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def import_async(api, project, *files):
+    response = api.post(f"/api/projects/{project.id}/import?async=true", {"file": list(files)}, format="multipart")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def final_import(api, body, eventually, timeout=60):
+    return eventually(lambda: (lambda polled: polled if polled["status"] in ("completed", "failed") else None)(
+        api.get(body["poll_url"]).json()), timeout, f"import {body['import']} to finish")
+
+
+def test_1000_task_json_and_50_page_pdf_on_real_worker_processes(api, project, rq_worker_process, eventually):
+    rq_worker_process(count=2)
+    body = import_async(api, project, named("big.json", json_tasks(1000)), named("doc.pdf", pdf_bytes(50)))
+
+    polled = final_import(api, body, eventually, timeout=120)
+
+    assert (polled["status"], polled["task_count"]) == ("completed", 1050)
+    rows = {row["id"]: row for row in api.get(f"/api/projects/{project.id}/file-uploads").json()}
+    json_id, pdf_id = body["file_upload_ids"]
+    assert (rows[json_id]["task_count"], rows[json_id]["status"]) == (1000, "completed")
+    assert (rows[pdf_id]["task_count"], rows[pdf_id]["status"], rows[pdf_id]["is_parent_document"]) == (50, "completed", True)
+    assert sorted(row["page_number"] for row in rows.values() if row["parent"] == pdf_id) == list(range(1, 51))
+    assert Task.objects.filter(project=project).values("inner_id").distinct().count() == 1050
+
+
+def test_a_doubled_job_creates_nothing_twice(api, project, rq_worker_thread, eventually):
+    body = import_async(api, project, named("a.json", json_tasks(30)))
+    services.start_job_async_or_sync(services.run_import, body["import"], queue_name="high")
+
+    final_import(api, body, eventually)
+    eventually(lambda: not any(q for q in rq_worker_thread.worker.queues if q.count), 30, "the queues to drain")
+
+    assert Task.objects.filter(project=project).count() == 30
+
+
+def test_a_job_lost_at_enqueue_is_recovered_by_the_reconciler(api, project, settings, rq_worker_thread, eventually):
+    good_queues = settings.RQ_QUEUES
+    settings.RQ_QUEUES = {name: {"URL": "redis://127.0.0.1:1/0"} for name in good_queues}  # Redis "down" at commit
+    body = import_async(api, project, named("a.json", json_tasks(10)))
+    assert ProjectImport.objects.get(id=body["import"]).status == "created"
+    settings.RQ_QUEUES = good_queues
+
+    assert services.reconcile(stuck_after=0)["imports"] == [body["import"]]
+
+    assert final_import(api, body, eventually)["task_count"] == 10
+    assert FileUpload.objects.get(id=body["file_upload_ids"][0]).status == "completed"
