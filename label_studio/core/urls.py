@@ -1,6 +1,7 @@
 """URLs: upstream Label Studio's API paths, each with or without a trailing slash."""
 from django.urls import re_path
 
+from label_studio.core import pages
 from label_studio.core.health import ImportFlowHealthAPI
 from label_studio.data_import.api import FileUploadListAPI, ImportAPI, ProjectImportAPI
 from label_studio.projects.api import ProjectDetailAPI, ProjectListAPI
@@ -22,3 +23,6 @@ urlpatterns = [
     api("tasks", TaskListAPI, "task-list"),
     api("health/import-flow", ImportFlowHealthAPI, "health-import-flow"),
 ]
+
+# The server-rendered pages: login, projects, the file manager (see core.pages).
+urlpatterns += pages.urlpatterns
