@@ -166,6 +166,7 @@ def concurrently(request, _racelab_actor_teardown):
     default_timeout = request.config.getoption("race_timeout")
 
     def run(actors, timeout=None):
+        __tracebackhide__ = True
         return run_concurrently(actors, default_timeout if timeout is None else timeout,
                                 teardown=_racelab_actor_teardown)
     return run

@@ -84,6 +84,7 @@ def run_concurrently(actors: dict[str, Callable[[], Any]], timeout: float = 30.0
     ``django.db.connections.close_all``). Raises :class:`ActorError` for the first actor to fail
     (by end time) and :class:`ActorTimeout` if any is still running after ``timeout`` seconds.
     """
+    __tracebackhide__ = True
     if not actors:
         raise ValueError("run_concurrently needs at least one actor, as {'name': callable}.")
     runs = {name: ActorRun(name) for name in actors}

@@ -152,6 +152,7 @@ class Scheduler:
 
         Errors get a note with the seed and the replay command. Does not catch the actors' errors.
         """
+        __tracebackhide__ = True
         names = sorted(actors)
         with self._cv:
             self._runs += 1

@@ -312,6 +312,7 @@ class BaseSyncPoints:
 
     def hit(self, name: str, context: dict) -> None:
         """Wait for predecessors, run the actions, record the pass, then fail or exit if told to."""
+        __tracebackhide__ = True
         rules = self._rules()
         if rules is None:
             return
@@ -333,6 +334,7 @@ class BaseSyncPoints:
         self._await(self._actor(), "(wait)", {}, [point(spec)], timeout)
 
     def _await(self, actor, name, context, before, timeout=None) -> float:
+        __tracebackhide__ = True
         timeout = self.timeout if timeout is None else timeout
         start = time.monotonic()
         wait = Wait(actor, name, context, tuple(str(p) for p in before), start)
