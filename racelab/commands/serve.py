@@ -23,7 +23,8 @@ def run(args):
     with served_app(port=args.port, db=args.db, redis_url=args.redis, workers=args.workers,
                     web_workers=args.web_workers, user_token=args.user_token, inject=args.inject,
                     fixes=args.fixes) as app:
-        print(f"racelab is serving at {app.url}/\n  API token: {app.token}\n  user: racelab / racelab\n"
+        print(f"racelab is serving at {app.url}/\n  API token: {app.token}\n"
+              f"  file manager: {app.url}/login?token={app.token}\n  user: racelab / racelab\n"
               f"  fixes: {args.fixes}{'  inject: ' + args.inject if args.inject else ''}\nCtrl-C stops it.", flush=True)
         stop.wait()
     print("Stopped.", flush=True)
