@@ -1,0 +1,194 @@
+"""Judge a run's metrics and race rows against the gates kept in ``pyproject.toml``.
+
+The limits live under ``[tool.racelab.gates]``; every gate is one expression in
+the k6 spirit (``time_to_display.p95 < 500ms``) over one key of the metrics
+dict built by :mod:`reports.results`. A gate whose metric is absent (a races-only
+run has no load figures) is *skipped*, not passed and not failed. Nothing here
+reads result files or renders anything.
+"""
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+PASS, FAIL, SKIP = "pass", "fail", "skipped"
+RACE_MODES = ("fixed", "buggy")
+OPERATORS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+
+
+class GateConfigError(ValueError):
+    """The ``[tool.racelab.gates]`` table or a races row cannot be used; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One gate: the metric key (also its ``pyproject.toml`` key), how it reads, its comparison."""
+
+    key: str
+    label: str
+    op: str
+    unit: str
+    default: float
+    meaning: str
+
+    def expression(self, limit):
+        """Return the gate as read by a person, e.g. ``job_success > 99%`` or ``anomalies == 0``."""
+        op = self.op
+        if (op == "<=" and limit == 0) or (op == ">=" and limit == 100 and self.unit == "%"):
+            op = "=="  # nothing can be below 0 or above 100 %: say it the plain way
+        return f"{self.label} {op} {format_value(limit, self.unit)}"
+
+
+# The one list of gates, in the order reports show them. Keys are the pyproject keys.
+GATES = (
+    Gate("time_to_display_p95_ms", "time_to_display.p95", "<", "ms", 500,
+         "95th percentile from upload start to its tasks visible with the right count (small files)"),
+    Gate("anomalies", "anomalies", "<=", "", 0, "consistency anomalies recorded by the load users"),
+    Gate("error_rate_pct", "error_rate", "<", "%", 0.1, "failed HTTP requests out of all HTTP requests"),
+    Gate("job_success_pct", "job_success", ">", "%", 99, "background import jobs that completed"),
+    Gate("stuck_files", "stuck_files", "<=", "", 0, "file uploads still pending or processing after the run"),
+    Gate("task_count_accuracy_pct", "task_count_accuracy", ">=", "%", 100,
+         "task counts that were right on the first read after the import reported done"),
+)
+GATES_BY_KEY = {gate.key: gate for gate in GATES}
+
+
+@dataclass
+class GateResult:
+    """A gate's verdict: the measured value (``None`` when absent) against its limit."""
+
+    gate: Gate
+    limit: float
+    measured: float | None
+    status: str
+    source: str = ""
+
+    @property
+    def expression(self):
+        return self.gate.expression(self.limit)
+
+    def message(self):
+        """Return one line for a person: the gate, the measured value and the limit."""
+        if self.status == SKIP:
+            return f"gate {self.expression}: skipped, no data ({self.gate.meaning})"
+        word = "passed" if self.status == PASS else "FAILED"
+        return (f"gate {self.expression} {word}: measured {format_value(self.measured, self.gate.unit)}, "
+                f"limit {format_value(self.limit, self.gate.unit)}" + (f" — {self.source}" if self.source else ""))
+
+
+@dataclass
+class RaceResult:
+    """A race row's verdict: a fixed race must show no anomaly, a buggy one must reproduce every run."""
+
+    race: str
+    mode: str
+    runs: int
+    anomalies: int
+    reproduced_pct: float
+    example: str
+    status: str
+
+    @property
+    def rule(self):
+        return "anomalies == 0" if self.mode == "fixed" else "reproduced == 100%"
+
+    def message(self):
+        """Return one line for a person: the race, its mode, what was measured and what is required."""
+        measured = (f"{self.anomalies} anomalies in {self.runs} runs" if self.mode == "fixed"
+                    else f"reproduced in {format_value(self.reproduced_pct, '%')} of {self.runs} runs")
+        word = "passed" if self.status == PASS else "FAILED"
+        return f"race {self.race} [{self.mode}] {word}: {measured}, required {self.rule}"
+
+
+def load_limits(pyproject=None):
+    """Return ``{gate key: limit}`` from ``[tool.racelab.gates]``, defaults for keys not set.
+
+    ``pyproject`` is a path; without one, the nearest ``pyproject.toml`` from the
+    current directory upwards is read, and the defaults apply when none has the
+    table. Raises :class:`GateConfigError` for an unknown key or a non-number.
+    """
+    limits = {gate.key: gate.default for gate in GATES}
+    path = Path(pyproject) if pyproject else _find_pyproject()
+    if path is None:
+        return limits
+    with open(path, "rb") as handle:
+        table = tomllib.load(handle).get("tool", {}).get("racelab", {}).get("gates", {})
+    for key, value in table.items():
+        if key not in GATES_BY_KEY:
+            raise GateConfigError(f"{path}: [tool.racelab.gates] has unknown key {key!r}; "
+                                  f"the gates are {', '.join(GATES_BY_KEY)}. Remove or rename it.")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise GateConfigError(f"{path}: [tool.racelab.gates] {key} = {value!r} is not a number; "
+                                  f"write it like {key} = {GATES_BY_KEY[key].default}.")
+        limits[key] = float(value)
+    return limits
+
+
+def _find_pyproject():
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def evaluate(metrics, limits):
+    """Return a :class:`GateResult` per gate, in ``GATES`` order; a missing metric is skipped."""
+    sources = metrics.get("sources", {})
+    results = []
+    for gate in GATES:
+        measured = metrics.get(gate.key)
+        if measured is None:
+            status = SKIP
+        else:
+            status = PASS if OPERATORS[gate.op](measured, limits[gate.key]) else FAIL
+        results.append(GateResult(gate, limits[gate.key], measured, status, sources.get(gate.key, "")))
+    return results
+
+
+def evaluate_races(rows):
+    """Return a :class:`RaceResult` per races row; raise :class:`GateConfigError` for a malformed row."""
+    results = []
+    for number, row in enumerate(rows, start=1):
+        try:
+            race, mode = str(row["race"]), str(row["mode"])
+            runs, anomalies = int(row.get("runs", 0)), int(row.get("anomalies", 0))
+            reproduced = float(row.get("reproduced_pct", 0.0))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise GateConfigError(f"races row {number} ({row!r}) is malformed ({exc}); each row needs "
+                                  "race, mode, runs, anomalies, reproduced_pct and example.") from None
+        if mode not in RACE_MODES:
+            raise GateConfigError(f"races row {number} ({race}) has mode {mode!r}; use one of {', '.join(RACE_MODES)}.")
+        ok = anomalies == 0 if mode == "fixed" else reproduced >= 100.0
+        results.append(RaceResult(race, mode, runs, anomalies, reproduced, str(row.get("example") or ""),
+                                  PASS if ok else FAIL))
+    return results
+
+
+def format_value(value, unit):
+    """Return ``value`` with its unit for people: ``612ms``, ``0.25%``, ``3``; ``n/a`` for ``None``."""
+    if value is None:
+        return "n/a"
+    text = f"{value:.4f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+    return text + unit
+
+
+@dataclass
+class Verdict:
+    """All gate and race results of one report; it fails when any of them failed."""
+
+    gates: list
+    races: list
+
+    @property
+    def passed(self):
+        return not self.failed
+
+    @property
+    def failed(self):
+        """Return the failed gate and race results, gates first."""
+        return [r for r in [*self.gates, *self.races] if r.status == FAIL]
+
+    def breaches(self):
+        """Return one line per failure, naming the gate (or race), the measured value and the limit."""
+        return [result.message() for result in self.failed]

@@ -1,0 +1,86 @@
+"""Render a verdict as ``summary.md`` (a CI job summary) and ``summary.json`` (for machines).
+
+Both are pure functions of :class:`~reports.results.Results` and
+:class:`~reports.gates.Verdict`; nothing is written here.
+"""
+from reports.gates import FAIL, PASS, format_value
+
+ICONS = {PASS: "✅", FAIL: "❌", "skipped": "⚪"}
+
+
+def headline(verdict):
+    """Return the one-line outcome, e.g. ``❌ 2 of 6 gates failed; 1 of 4 races failed``."""
+    gates_failed = sum(r.status == FAIL for r in verdict.gates)
+    races_failed = sum(r.status == FAIL for r in verdict.races)
+    if verdict.passed:
+        skipped = sum(r.status == "skipped" for r in verdict.gates)
+        note = f" ({skipped} skipped: no data)" if skipped else ""
+        return f"✅ all gates passed{note}" + (f"; {len(verdict.races)} races as expected" if verdict.races else "")
+    parts = [f"{gates_failed} of {len(verdict.gates)} gates failed"] if gates_failed else []
+    parts += [f"{races_failed} of {len(verdict.races)} races failed"] if races_failed else []
+    return "❌ " + "; ".join(parts)
+
+
+def _cell(text):
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(results, verdict):
+    """Return the Markdown summary: gates, races, anomalies, time to display, notices."""
+    lines = [f"## racelab gates — {headline(verdict)}", "",
+             "| | gate | measured | limit | from |", "|---|---|---|---|---|"]
+    for r in verdict.gates:
+        measured = format_value(r.measured, r.gate.unit) if r.measured is not None else "no data"
+        lines.append(f"| {ICONS[r.status]} | `{r.expression}` | {measured} | "
+                     f"{format_value(r.limit, r.gate.unit)} | {_cell(r.source)} |")
+    if verdict.races:
+        lines += ["", "### Races", "", "| | race | mode | runs | anomalies | reproduced | example |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in verdict.races:
+            lines.append(f"| {ICONS[r.status]} | {_cell(r.race)} | {r.mode} | {r.runs} | {r.anomalies} | "
+                         f"{format_value(r.reproduced_pct, '%')} | {_cell(r.example[:160])} |")
+    by_name = results.metrics.get("anomalies_by_name") or {}
+    if by_name:
+        examples = first_examples(results.failures)
+        lines += ["", "### Anomalies", "", "| anomaly | count | first example |", "|---|---|---|"]
+        lines += [f"| `{name}` | {count} | {_cell(examples.get(name, '')[:200])} |" for name, count in by_name.items()]
+    display = results.metrics.get("time_to_display") or {}
+    if display:
+        lines += ["", "### Time to display", "", "| metric | imports | p50 | p95 | p99 | max |", "|---|---|---|---|---|---|"]
+        lines += [f"| `{name}` | {f['count']} | {f['p50']:.0f} ms | {f['p95']:.0f} ms | {f['p99']:.0f} ms | "
+                  f"{f['max']:.0f} ms |" for name, f in display.items()]
+    if results.notices:
+        lines += ["", "### Notices", ""] + [f"- {n}" for n in results.notices]
+    lines += ["", f"<sub>read: {', '.join(results.files)}</sub>", ""]
+    return "\n".join(lines)
+
+
+def first_examples(failures):
+    """Return ``{anomaly name: its most frequent error text}`` from Locust's failure rows."""
+    examples = {}
+    for row in failures:
+        if row.get("Method") == "ANOMALY":
+            text = str(row.get("Error") or "")
+            if text.startswith("Anomaly(") and text.endswith(")"):
+                text = text[len("Anomaly("):-1].strip("'\"")
+            examples.setdefault(row.get("Name"), text)
+    return examples
+
+
+def summary_json(results, verdict):
+    """Return the JSON-ready summary: outcome, every gate and race, the metrics and what was read."""
+    return {
+        "passed": verdict.passed,
+        "headline": headline(verdict),
+        "breaches": verdict.breaches(),
+        "gates": [{"key": r.gate.key, "expression": r.expression, "status": r.status, "measured": r.measured,
+                   "limit": r.limit, "unit": r.gate.unit, "source": r.source, "meaning": r.gate.meaning}
+                  for r in verdict.gates],
+        "races": [{"race": r.race, "mode": r.mode, "runs": r.runs, "anomalies": r.anomalies,
+                   "reproduced_pct": r.reproduced_pct, "example": r.example, "status": r.status, "rule": r.rule}
+                  for r in verdict.races],
+        "metrics": results.metrics,
+        "file_upload_statuses": results.statuses,
+        "notices": results.notices,
+        "files": results.files,
+    }
