@@ -12,6 +12,7 @@ written by workers, and nothing at all without ``--csv``.
 """
 import json
 import logging
+import os
 import time
 from collections import Counter
 
@@ -142,11 +143,31 @@ def install(environment):
         if prefix:
             with open(prefix + RESULTS_SUFFIX, "w") as out:
                 json.dump(obs.as_json(environment), out, indent=1, sort_keys=True)
+            _write_final_csv(environment, prefix)
 
     environment.events.report_to_master.add_listener(on_report_to_master)
     environment.events.worker_report.add_listener(on_worker_report)
     environment.events.test_stop.add_listener(on_test_stop)
     environment.events.quitting.add_listener(on_quitting)
+
+
+def _write_final_csv(environment, prefix):
+    """Rewrite ``_stats.csv`` and ``_failures.csv`` with the final stats, using Locust's own writer.
+
+    Locust rewrites them once a second and not at exit, so the last second of a
+    run would be missing. Each file is replaced, not edited: Locust's writer
+    keeps its handle on the old file, so neither write spoils the other.
+    """
+    import csv
+
+    from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
+
+    writer = StatsCSV(environment, PERCENTILES_TO_REPORT)
+    for suffix, write in (("_stats.csv", writer.requests_csv), ("_failures.csv", writer.failures_csv)):
+        partial = f"{prefix}{suffix}.partial"
+        with open(partial, "w", newline="") as out:
+            write(csv.writer(out))
+        os.replace(partial, prefix + suffix)
 
 
 def _save_health(environment, path):
@@ -164,7 +185,7 @@ def _save_health(environment, path):
     except requests.RequestException as exc:
         logger.warning("racelab: could not read %s after the run (%s); the report has no health data", HEALTH_PATH, exc)
         return
-    if response.status_code != 200:
+    if response.status_code not in (200, 503):  # 503 carries the body of an unhealthy flow
         logger.info("racelab: %s answered %s; the report has no health data", HEALTH_PATH, response.status_code)
         return
     with open(path, "w") as out:

@@ -28,6 +28,7 @@ class StubState:
     async_never_completes: bool = False
     accept_bad_files: bool = False
     processing_reads: int = 0       # this many file-upload reads show "processing" first
+    fault_every: int = 1            # count faults hit only file uploads whose id is a multiple of this
     projects: dict = field(default_factory=dict)
     uploads: dict = field(default_factory=dict)
     imports: dict = field(default_factory=dict)
@@ -95,7 +96,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _row(self, upload):
         row = {"id": upload["id"], "file": f"upload/{upload['file_name']}", "parent": None}
         if not self.state.upstream:
-            count = 0 if self.state.zero_after_done else upload["task_count"] + self.state.count_offset
+            count = upload["task_count"]
+            if upload["id"] % self.state.fault_every == 0:
+                count = 0 if self.state.zero_after_done else count + self.state.count_offset
             status = "processing" if self.state.processing_reads else "completed"
             row.update(file_name=upload["file_name"], task_count=count, status=status)
         return row
@@ -155,7 +158,8 @@ class StubServer:
     def __init__(self, state=None):
         self.state = state or StubState()
         handler = type("Handler", (_Handler,), {"state": self.state})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server_class = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 128})
+        self.httpd = server_class(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
