@@ -61,7 +61,8 @@ class History:
     def __init__(self, ops=()):
         self.ops: list[Op] = list(ops)
         self._lock = threading.Lock()
-        self._start = time.monotonic()
+        # Loaded histories go on from their last time, so that new operations sort after old ones.
+        self._start = time.monotonic() - (self.ops[-1].time if self.ops else 0.0)
         self._open: dict[str, Op] = {}
         for invoke, completion in self.pairs():
             if completion is None:

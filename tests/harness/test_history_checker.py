@@ -51,6 +51,7 @@ def test_history_round_trips_through_json_lines(tmp_path):
     assert (tmp_path / "h.jsonl").read_text().count("\n") == len(history)
     loaded.ok("w")  # the open invocation is still open after loading
     assert loaded.pairs()[-1][1].type == "ok"
+    assert loaded.ops[-1].time >= loaded.ops[-2].time
 
 
 def test_checker_explains_each_anomaly_naming_the_operations():
