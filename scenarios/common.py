@@ -1,0 +1,279 @@
+"""Shared plumbing of the race scenarios: fixtures, the Scenario runner, results for ``racelab races``.
+
+A scenario module (``scenarios/rNN_*.py``) names its race in ``RACE``, parametrises its test over
+``mode`` in :data:`MODES` and asks for the ``scenario`` fixture, which turns that race's fix flag
+off in ``buggy`` mode, seeds the run's data, and ends with :meth:`Scenario.check`: the catalogue
+invariants of :mod:`scenarios.invariants` run over the recorded history and the final database
+state; ``buggy`` must show an anomaly, ``fixed`` must show none. Every outcome is appended as a
+JSON line to the file named by ``RACELAB_RACES_RESULTS`` when set, which is how ``racelab races``
+(one pytest run over ``scenarios/``) collects them; :func:`run` replays one race, mode and seed.
+
+The scenario modules import their fixtures from here (``from scenarios.common import ...``), as
+``scenarios/`` has no conftest of its own.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import io
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from harness.checker import Anomaly, Checker
+
+MODES = ("fixed", "buggy")
+RACES = tuple(f"R{n}" for n in range(1, 12))
+RESULTS_ENV = "RACELAB_RACES_RESULTS"
+ROOT = Path(__file__).resolve().parent.parent
+
+RUN_IMPORT = "label_studio.data_import.services.run_import"
+PROCESS_PDF_PAGE = "label_studio.data_import.services.process_pdf_page"
+RECONCILE_IMPORT = "label_studio.data_import.services.reconcile_import"
+
+
+class WorkerKilled(BaseException):
+    """A worker's death mid-job: a BaseException, so no ``except Exception`` clean-up of the job runs."""
+
+
+# --- outcomes -----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What one run of a scenario found: its anomalies and a one-line example of them."""
+
+    race: str
+    mode: str
+    seed: int
+    anomalies: list
+    example: str | None = None
+    skipped: str | None = None
+
+    @property
+    def reproduced(self) -> bool:
+        return bool(self.anomalies)
+
+    def to_json(self) -> dict:
+        return {"race": self.race, "mode": self.mode, "seed": self.seed, "anomalies": len(self.anomalies),
+                "messages": [str(a) for a in self.anomalies[:3]], "example": self.example,
+                "skipped": self.skipped}
+
+
+def record(outcome: Outcome) -> None:
+    """Append ``outcome`` as one JSON line to ``$RACELAB_RACES_RESULTS`` (nothing when unset)."""
+    path = os.environ.get(RESULTS_ENV)
+    if not path:
+        return
+    line = json.dumps(outcome.to_json()) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)  # one write: lines never interleave
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+# --- the runner ----------------------------------------------------------------------------------
+
+
+class Scenario:
+    """One run of one race in one mode: the flags, the seeded data, the history and the final check."""
+
+    def __init__(self, race, mode, seed, settings, history, media_root):
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r} is not one of {MODES}")
+        self.race, self.mode, self.seed = race, mode, seed
+        self.rng = random.Random(f"{race}:{seed}")
+        self.settings, self.history = settings, history
+        settings.MEDIA_ROOT = media_root
+        from django.core.cache import cache
+
+        cache.clear()  # the locmem cache outlives a test: R6 off must not read another run's counts
+        self.flags_off = []
+        if self.buggy:
+            self.turn_off(race)
+
+    @property
+    def buggy(self) -> bool:
+        return self.mode == "buggy"
+
+    def turn_off(self, *fixes):
+        """Turn ``fixes`` off for this run (the test process and any worker process started after)."""
+        self.settings.IMPORT_FIXES = {**self.settings.IMPORT_FIXES, **{fix: False for fix in fixes}}
+        self.flags_off += [fix for fix in fixes if fix not in self.flags_off]
+
+    def skip(self, reason):
+        """Record the run as skipped and skip the test with ``reason``."""
+        record(Outcome(self.race, self.mode, self.seed, [], None, skipped=reason))
+        pytest.skip(reason)
+
+    def check(self, state, *invariants) -> Outcome:
+        """Hold ``invariants`` over the history and ``state``; assert the mode's expectation; record it."""
+        __tracebackhide__ = True
+        checker = Checker({fn.__name__: fn for fn in invariants}, history=self.history)
+        result = checker.check(state=state)
+        anomalies = list(result.anomalies)
+        outcome = Outcome(self.race, self.mode, self.seed, anomalies, str(anomalies[0]) if anomalies else None)
+        record(outcome)
+        flags = f"fix(es) {', '.join(self.flags_off)} off" if self.flags_off else "every fix on"
+        if self.buggy:
+            assert anomalies, (f"{self.race} did not reproduce with {flags} (seed {self.seed}): "
+                               f"{result.report()}")
+        else:
+            assert not anomalies, f"{self.race} showed an anomaly with {flags} (seed {self.seed}):\n{result.report()}"
+        return outcome
+
+
+@pytest.fixture
+def scenario(request, settings, race_history, _race_seed, tmp_path):
+    """Give the :class:`Scenario` of this test: its module's ``RACE``, its ``mode`` parameter, its seed."""
+    race = getattr(request.module, "RACE")
+    mode = request.getfixturevalue("mode")
+    return Scenario(race, mode, _race_seed, settings, race_history, tmp_path / "media")
+
+
+# --- fixtures and helpers --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def user(transactional_db):
+    from tests.factories import UserFactory
+
+    return UserFactory()
+
+
+@pytest.fixture
+def project(user):
+    from tests.factories import ProjectFactory
+
+    return ProjectFactory(created_by=user)
+
+
+@pytest.fixture
+def api(user):
+    """A DRF API client authenticated as ``user`` by token."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    return client
+
+
+def json_upload(name, count, rng=None):
+    """Return an :class:`~label_studio.data_import.services.Upload` of ``count`` JSON tasks."""
+    from label_studio.data_import.services import Upload
+
+    salt = rng.randrange(10**6) if rng else 0
+    return Upload(name, json.dumps([{"data": {"text": f"task {i} ({salt})", "n": i}} for i in range(count)]).encode())
+
+
+@functools.lru_cache(maxsize=None)
+def pdf_bytes(pages):
+    """Return a PDF of ``pages`` pages, each with its own line of text (cached per process)."""
+    from reportlab.pdfgen import canvas
+
+    out = io.BytesIO()
+    document = canvas.Canvas(out)
+    for n in range(1, pages + 1):
+        document.drawString(72, 720, f"Page {n} of the document")
+        document.showPage()
+    document.save()
+    return out.getvalue()
+
+
+@contextmanager
+def thread_worker(redis_url, name):
+    """Run one more RQ ``SimpleWorker`` in a thread for the block (``rq_worker_thread`` gives only one)."""
+    from harness.django_plugin import ThreadWorker
+
+    worker = ThreadWorker(redis_url, ("high", "default", "low"), name).start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+def on_thread(name):
+    """Return a point predicate true when the hitting thread is ``name`` (for asymmetric orderings in one process)."""
+    def predicate(context):
+        return threading.current_thread().name == name
+    predicate.__name__ = f"on_thread_{name.replace('#', '_')}"
+    return predicate
+
+
+def uploads_state(project):
+    """Return the project's file uploads, keyed by id, with their status and committed task count."""
+    from label_studio.data_import.models import FileUpload
+
+    return {fu.id: {"status": fu.status, "task_count": fu.task_count, "parent": fu.parent_id,
+                    "pages_done": fu.pages_done, "pages_total": fu.pages_total, "claimed": fu.claimed_at is not None}
+            for fu in FileUpload.objects.filter(project=project).with_task_count()}
+
+
+def import_state(import_id):
+    """Return one import's status and counts, or None when no row exists."""
+    from label_studio.data_import.models import ProjectImport
+
+    row = ProjectImport.objects.filter(id=import_id).values("id", "status", "task_count", "file_upload_ids").first()
+    return row
+
+
+def trace_state(sync_points):
+    """Return the sync-points trace as a list of dicts (point, actor, context), for trace invariants."""
+    return [{"point": h.point, "actor": h.actor, "context": h.context} for h in sync_points.trace]
+
+
+def anomaly(invariant, message, *ops):
+    return Anomaly(invariant, message, tuple(ops))
+
+
+# --- the CLI's entry: run scenarios in a pytest subprocess -------------------------------------
+
+
+def module_of(race):
+    """Return the scenario module name (``r03``-prefixed) of ``race``."""
+    number = int(race.upper().lstrip("R"))
+    return f"r{number:02d}_"
+
+
+def pytest_command(races=RACES, modes=MODES, seeds=1, seed=None, db="sqlite", workers=2,
+                   scheduler=True, extra=()):
+    """Return the pytest argv that runs ``races`` in ``modes`` for ``seeds`` seeds (from ``seed``)."""
+    selected = " or ".join(module_of(race) for race in races)
+    keyword = f"({selected})"
+    if set(modes) != set(MODES):
+        keyword += " and " + " and ".join(f"not {m}" for m in MODES if m not in modes)
+    if not scheduler:
+        keyword += " and not scheduler"
+    argv = [sys.executable, "-m", "pytest", str(ROOT / "scenarios"), "-q", "-p", "no:randomly", "--db", db,
+            "-k", keyword, "--race-runs", str(seeds), "-o", "addopts=-p no:cacheprovider"]
+    if seed is not None:
+        argv += ["--race-seed", str(seed)]
+    if workers and workers > 1:
+        argv += ["-n", str(workers)]
+    return argv + list(extra)
+
+
+def run(race, mode, seed, db="sqlite") -> Outcome:
+    """Replay one scenario run (``race`` in ``mode`` with ``seed``) in a pytest subprocess; return its outcome."""
+    with tempfile.TemporaryDirectory() as tmp:
+        results = Path(tmp) / "results.jsonl"
+        argv = pytest_command([race], [mode], seeds=1, seed=seed, db=db, workers=0, scheduler=False)
+        subprocess.run(argv, cwd=ROOT, env={**os.environ, RESULTS_ENV: str(results)},
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        lines = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
+    if not lines:
+        raise RuntimeError(f"{race} {mode} seed {seed} recorded no outcome: run the pytest command by hand: "
+                           f"{' '.join(pytest_command([race], [mode], 1, seed, db, 0, False))}")
+    row = lines[-1]
+    return Outcome(row["race"], row["mode"], row["seed"], row["messages"] if row["anomalies"] else [],
+                   row["example"], row.get("skipped"))
