@@ -190,16 +190,58 @@ def pdf_bytes(pages):
     return out.getvalue()
 
 
-@contextmanager
-def thread_worker(redis_url, name):
-    """Run one more RQ ``SimpleWorker`` in a thread for the block (``rq_worker_thread`` gives only one)."""
+def _quick_thread_worker(redis_url, name):
+    """Return an unstarted harness ThreadWorker without RQ's command pub/sub.
+
+    The harness's ThreadWorker calls ``work(burst=True)`` in a loop, and each call ends by joining
+    RQ's pub/sub thread with ``timeout=1`` (rq/worker/base.py ``unsubscribe``): about a second per
+    idle poll, so a job waits up to 1 s to start and stopping takes 1 s. The scenarios need no
+    worker commands (stop/kill by pub/sub), so they skip the subscription.
+    """
     from harness.django_plugin import ThreadWorker
 
-    worker = ThreadWorker(redis_url, ("high", "default", "low"), name).start()
+    worker = ThreadWorker(redis_url, ("high", "default", "low"), name)
+    worker.worker.subscribe = lambda: None
+    worker.worker.unsubscribe = lambda: None
+    return worker
+
+
+@contextmanager
+def thread_worker(redis_url, name):
+    """Run one more RQ ``SimpleWorker`` in a thread for the block."""
+    worker = _quick_thread_worker(redis_url, name).start()
     try:
         yield worker
     finally:
         worker.stop()
+
+
+@pytest.fixture
+def worker_threads(use_redis, transactional_db):
+    """``worker_threads(count=1)``: start ``count`` RQ SimpleWorkers in threads (stopped at teardown).
+
+    Like the harness's ``rq_worker_thread`` (a real RQ worker on the test's Redis, its own DB
+    connection), but several, and without RQ's one-second pub/sub teardown per idle poll.
+    """
+    from django.db import connection
+
+    if connection.in_atomic_block:
+        raise pytest.UsageError("worker_threads needs transactional_db, not a wrapping test transaction.")
+    started = []
+
+    def start(count=1):
+        workers = [_quick_thread_worker(use_redis, f"rq-thread-{len(started) + i + 1}").start() for i in range(count)]
+        started.extend(workers)
+        return workers
+    yield start
+    errors = []
+    for worker in started:
+        try:
+            worker.stop()
+        except Exception as exc:  # noqa: BLE001 - stop them all, then raise the first
+            errors.append(exc)
+    if errors:
+        raise errors[0]
 
 
 def on_thread(name):
@@ -277,3 +319,26 @@ def run(race, mode, seed, db="sqlite") -> Outcome:
     row = lines[-1]
     return Outcome(row["race"], row["mode"], row["seed"], row["messages"] if row["anomalies"] else [],
                    row["example"], row.get("skipped"))
+
+
+def record_jobs(sync_points, history, job, label="job"):
+    """Record every run of ``job`` (a dotted name) in ``history``, from its ``job.start`` to its ``job.end``.
+
+    Each run is an operation of process ``<label>#<first arg>`` named after the job's function.
+    """
+    f = job.rsplit(".", 1)[1]
+
+    def process(context):
+        args = tuple(context.get("args") or ())
+        return f"{label}#{args[0] if args else '?'}@{threading.current_thread().name}"
+
+    def started(context):
+        history.invoke(process(context), f, list(context.get("args") or ()))
+
+    def ended(context):
+        if context.get("ok"):
+            history.ok(process(context))
+        else:
+            history.info(process(context), error="the job raised")
+    sync_points.on(("job.start", {"job": job}), started, label=f"history: {f} invoked")
+    sync_points.on(("job.end", {"job": job}), ended, label=f"history: {f} completed")
