@@ -342,3 +342,17 @@ def record_jobs(sync_points, history, job, label="job"):
             history.info(process(context), error="the job raised")
     sync_points.on(("job.start", {"job": job}), started, label=f"history: {f} invoked")
     sync_points.on(("job.end", {"job": job}), ended, label=f"history: {f} completed")
+
+
+def list_uploads(history, process, project):
+    """Read the project's file-upload listing (the service behind the API) as ``process``, recorded in ``history``."""
+    from label_studio.core.race import race_point
+    from label_studio.data_import import services
+
+    race_point("reader.list", reader=process)
+    with history.op(process, "list uploads") as op:
+        seen = {fu.id: {"status": fu.status, "task_count": fu.task_count}
+                for fu in services.file_uploads_for_listing(project)}
+        op.ok(seen)
+    race_point("reader.listed", reader=process)
+    return seen

@@ -148,7 +148,7 @@ def status_tells_processing_from_empty(history, state):
 def listed_count_is_committed_count(history, state):
     """R6: a listing read after the import finished reports the committed count of every upload."""
     uploads, anomalies = state["uploads"], []
-    finished = [done for _, done in _ok(history, "run import")]
+    finished = [done for _, done in _ok(history, "run_import")]
     for r_inv, r_done in _ok(history, "list uploads"):
         if not finished or r_inv.time < max(d.time for d in finished):
             continue
@@ -207,8 +207,8 @@ def no_import_stuck_after_recovery(history, state):
 def completed_imports_have_all_tasks(history, state):
     """R8/R9/R10: a completed upload has exactly the tasks of its file, no fewer, no duplicates."""
     anomalies = []
-    jobs = [inv for inv, _ in _ops(history, "run import")]
-    names = " and ".join(f"{inv.process}'s run import" for inv in jobs) or "the jobs"
+    jobs = [inv for inv, _ in _ops(history, "run_import")]
+    names = " and ".join(f"{inv.process}'s run_import" for inv in jobs) or "the jobs"
     for fu_id, want in state["expected_tasks"].items():
         fu = state["uploads"][fu_id]
         if fu["status"] == "completed" and fu["task_count"] != want:
