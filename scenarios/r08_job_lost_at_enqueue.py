@@ -1,0 +1,54 @@
+"""R8 — a job lost between the commit and the enqueue (fix flag ``R8``; buggy mode turns off R10 too).
+
+Set-up: a project, Redis queues and a threaded RQ worker.
+Actors: ``request#1`` starts an async import while the queues point at a closed port (Redis
+"down" at commit: the on-commit enqueue of ``run_import`` fails and is only logged);
+``reconciler#1`` then runs :func:`services.reconcile` with ``stuck_after=0`` on the repaired
+queues; the worker runs whatever it re-dispatches.
+Interleaving: the enqueue fails at the request's commit by configuration; the reconciler runs
+after the request returned, and the check waits for every import it re-dispatched to finish.
+Invariant (:func:`~scenarios.invariants.no_import_stuck_after_recovery` and
+:func:`~scenarios.invariants.completed_imports_have_all_tasks`): after recovery every import and
+upload is ``completed`` or ``failed``, with all its tasks. Buggy: the import stays ``created``.
+
+Masking: ``reconcile`` re-dispatches ``created`` imports when R8 *or* R10 is on (R10's stale-claim
+recovery re-dispatches through the same branch), so R8 off alone is hidden by R10; buggy mode
+turns off the pair, and R8 is the one this scenario targets.
+"""
+import pytest
+
+from label_studio.data_import import services
+from label_studio.data_import.models import ProjectImport
+from scenarios.common import MODES, project, scenario, user, worker_threads  # noqa: F401 - fixtures
+from scenarios.common import RUN_IMPORT, json_upload, record_jobs, uploads_state
+from scenarios.invariants import completed_imports_have_all_tasks, no_import_stuck_after_recovery
+
+RACE = "R8"
+
+
+@pytest.mark.race
+@pytest.mark.parametrize("mode", MODES)
+def test_r8_job_lost_at_enqueue(mode, scenario, project, user, settings, sync_points, worker_threads, eventually):
+    if scenario.buggy:
+        scenario.turn_off("R10")
+    count = scenario.rng.randint(2, 9)
+    record_jobs(sync_points, scenario.history, RUN_IMPORT, "import-job")
+    worker_threads(1)
+
+    good_queues = settings.RQ_QUEUES
+    settings.RQ_QUEUES = {name: {"URL": "redis://127.0.0.1:1/0"} for name in good_queues}  # Redis down at commit
+    with scenario.history.op("request#1", "async import", {"tasks": count}) as op:
+        project_import = services.start_async_import(project, user, [json_upload("a.json", count, scenario.rng)])
+        op.ok({"import": project_import.id})
+    settings.RQ_QUEUES = good_queues
+
+    with scenario.history.op("reconciler#1", "reconcile") as op:
+        done = op.ok(services.reconcile(stuck_after=0)).value
+    for import_id in done["imports"]:
+        eventually(lambda: ProjectImport.objects.get(id=import_id).status in ProjectImport.FINAL, 30,
+                   f"re-dispatched import {import_id} to finish")
+
+    imports = {row["id"]: row for row in ProjectImport.objects.filter(project=project).values("id", "status")}
+    state = {"imports": imports, "uploads": uploads_state(project),
+             "expected_tasks": {fu_id: count for fu_id in project_import.file_upload_ids}}
+    scenario.check(state, no_import_stuck_after_recovery, completed_imports_have_all_tasks)
