@@ -1,0 +1,67 @@
+"""R10 — a worker dies mid-job (fix flag ``R10``).
+
+Set-up: a project, Redis queues, a threaded RQ worker, and one JSON file of more than
+``BATCH_SIZE`` (500) tasks.
+Actors: ``request#1`` starts the async import; the worker runs ``run_import``; ``reader#1`` lists
+the uploads after the death; ``reconciler#1`` runs :func:`services.reconcile` (``stuck_after=0``)
+and the worker runs what it re-dispatches.
+Interleaving: the worker dies (a :class:`~scenarios.common.WorkerKilled` BaseException, so no
+``except Exception`` clean-up runs — like a SIGKILL) at ``import.tasks_created`` once it has
+inserted more than ``BATCH_SIZE`` tasks of the upload: with R10 off that is inside the second
+batch's transaction, after the first batch committed; with R10 on it is inside the one
+transaction. The reader and the reconciler run after the job has ended (``job.end``).
+Invariants (:func:`~scenarios.invariants.no_partial_tasks_visible`,
+:func:`~scenarios.invariants.no_import_stuck_after_recovery`,
+:func:`~scenarios.invariants.completed_imports_have_all_tasks`): no partial tasks are visible, and
+after recovery the upload is ``completed`` with all its tasks (or ``failed``). Buggy: 500 tasks
+visible and the upload ``processing`` forever, also after the reconciler. Fixed: nothing visible,
+the stale claim released, the re-run completes the upload.
+"""
+import pytest
+
+from label_studio.data_import import services
+from label_studio.data_import.models import ProjectImport
+from scenarios.common import MODES, project, scenario, user, worker_threads  # noqa: F401 - fixtures
+from scenarios.common import RUN_IMPORT, WorkerKilled, json_upload, list_uploads, record_jobs, uploads_state
+from scenarios.invariants import completed_imports_have_all_tasks, no_import_stuck_after_recovery, no_partial_tasks_visible
+
+RACE = "R10"
+
+
+def kill_once_past_a_batch(sync_points):
+    """Kill the job the first time it has inserted more than BATCH_SIZE tasks of one upload."""
+    inserted, killed = {}, []
+
+    def maybe_kill(context):
+        key = context["file_upload_id"]
+        inserted[key] = inserted.get(key, 0) + context["tasks"]
+        if inserted[key] > services.BATCH_SIZE and not killed:
+            killed.append(key)
+            raise WorkerKilled(f"worker killed after inserting {inserted[key]} tasks of file upload {key}")
+    sync_points.on("import.tasks_created", maybe_kill, label="kill the worker past one batch")
+
+
+@pytest.mark.race
+@pytest.mark.parametrize("mode", MODES)
+def test_r10_worker_dies_mid_job(mode, scenario, project, user, sync_points, worker_threads, eventually):
+    count = services.BATCH_SIZE + scenario.rng.randint(1, 40)
+    kill_once_past_a_batch(sync_points)
+    record_jobs(sync_points, scenario.history, RUN_IMPORT, "import-job")
+    worker_threads(1)
+
+    with scenario.history.op("request#1", "async import", {"tasks": count}) as op:
+        project_import = services.start_async_import(project, user, [json_upload("big.json", count, scenario.rng)])
+        op.ok({"import": project_import.id})
+    sync_points.wait(("job.end", {"job": RUN_IMPORT, "ok": False}))
+    list_uploads(scenario.history, "reader#1", project)
+
+    with scenario.history.op("reconciler#1", "reconcile") as op:
+        done = op.ok(services.reconcile(stuck_after=0)).value
+    for import_id in done["imports"]:
+        eventually(lambda: ProjectImport.objects.get(id=import_id).status in ProjectImport.FINAL, 30,
+                   f"re-dispatched import {import_id} to finish")
+
+    imports = {row["id"]: row for row in ProjectImport.objects.filter(project=project).values("id", "status")}
+    state = {"imports": imports, "uploads": uploads_state(project),
+             "expected_tasks": {fu_id: count for fu_id in project_import.file_upload_ids}}
+    scenario.check(state, no_partial_tasks_visible, no_import_stuck_after_recovery, completed_imports_have_all_tasks)
