@@ -51,3 +51,11 @@ def test_r1_upload_before_tasks(mode, scenario, project, user, sync_points, conc
 
     sync_points.assert_order(window, "reader.list", "reader.listed", "import.tasks_created")
     scenario.check(None, sync_upload_has_all_its_tasks)
+
+
+@pytest.mark.race(runs=5)
+@pytest.mark.parametrize("mode", ["fixed"])
+def test_r1_scheduler_explores_fixed(mode, scenario, project, user, race_scheduler):
+    """With every fix on, the seeded PCT scheduler interleaves writer and reader at every race point: no anomaly."""
+    race_scheduler.run(actors(scenario, project, user, scenario.rng.randint(3, 12)))
+    scenario.check(None, sync_upload_has_all_its_tasks)
