@@ -135,6 +135,12 @@ class Scenario:
 @pytest.fixture
 def scenario(request, settings, race_history, _race_seed, tmp_path):
     """Give the :class:`Scenario` of this test: its module's ``RACE``, its ``mode`` parameter, its seed."""
+    from harness import django_points
+
+    # harness/django_plugin.py installs the built-in points (db.commit, db.on_commit, rq.enqueue,
+    # rq.dequeue) in pytest_load_initial_conftests, but returns before that in an xdist worker; the
+    # install is idempotent, so make sure of it here.
+    django_points.install()
     race = getattr(request.module, "RACE")
     mode = request.getfixturevalue("mode")
     return Scenario(race, mode, _race_seed, settings, race_history, tmp_path / "media")
@@ -296,7 +302,7 @@ def pytest_command(races=RACES, modes=MODES, seeds=1, seed=None, db="sqlite", wo
         keyword += " and " + " and ".join(f"not {m}" for m in MODES if m not in modes)
     if not scheduler:
         keyword += " and not scheduler"
-    argv = [sys.executable, "-m", "pytest", str(ROOT / "scenarios"), "-q", "-p", "no:randomly", "--db", db,
+    argv = [sys.executable, "-m", "pytest", str(ROOT / "scenarios"), "-q", "--db", db,
             "-k", keyword, "--race-runs", str(seeds), "-o", "addopts=-p no:cacheprovider"]
     if seed is not None:
         argv += ["--race-seed", str(seed)]
