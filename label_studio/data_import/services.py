@@ -89,8 +89,8 @@ def sync_import(project, user, uploads, body_tasks=None):
     all_tasks = [task for _, tasks in parsed.tasks_by_upload if isinstance(tasks, list) for task in tasks]
     return {
         "task_count": task_count,
-        "annotation_count": sum(len(task.get("annotations") or []) for task in all_tasks),
-        "prediction_count": sum(len(task.get("predictions") or []) for task in all_tasks),
+        "annotation_count": _count_key(all_tasks, "annotations"),
+        "prediction_count": _count_key(all_tasks, "predictions"),
         "duration": round(time.monotonic() - started, 4),
         "file_upload_ids": _ids(file_uploads),
         "could_be_tasks_list": any(name in (".csv", ".tsv", ".txt") for name in parsed.found_formats),
@@ -244,8 +244,8 @@ def run_import(import_id):
     try:
         if project_import.tasks and not project_import.task_count:
             with transaction.atomic():
-                count = _create_tasks(project_import.project, None, project_import.tasks)
-                ProjectImport.objects.filter(id=import_id).update(task_count=F("task_count") + count)
+                _create_tasks(project_import.project, None, project_import.tasks)
+                _count_on_import(import_id, project_import.tasks)
         for file_upload in FileUpload.objects.filter(project_import_id=import_id, parent=None).order_by("id"):
             _process_file_upload(file_upload)
     except Exception as exc:
@@ -295,11 +295,13 @@ def _process_file_upload(file_upload):
         with transaction.atomic():
             count = _create_tasks(project, file_upload, tasks)
             _mark_completed(file_upload)
+            _count_on_import(file_upload.project_import_id, tasks)
     elif not fix_enabled("R1"):
         _mark_completed(file_upload)
         race_point("import.status_committed_before_tasks", file_upload_id=file_upload.id)
         with transaction.atomic():
             count = _create_tasks(project, file_upload, tasks)
+        _count_on_import(file_upload.project_import_id, tasks)
     else:
         count = 0
         for start in range(0, len(tasks), BATCH_SIZE):
@@ -307,10 +309,22 @@ def _process_file_upload(file_upload):
                 count += _create_tasks(project, file_upload, tasks[start:start + BATCH_SIZE])
             race_point("import.task_batch_committed", file_upload_id=file_upload.id, tasks=count)
         _mark_completed(file_upload)
-    ProjectImport.objects.filter(id=file_upload.project_import_id).update(
-        task_count=F("task_count") + count, updated_at=timezone.now())
+        _count_on_import(file_upload.project_import_id, tasks)
     event("import.tasks_committed", import_id=file_upload.project_import_id, file_upload_id=file_upload.id,
           task_count=count)
+
+
+def _count_on_import(import_id, tasks):
+    """Add ``tasks``' task, annotation and prediction counts to the import, by ``F()`` (no lost update)."""
+    ProjectImport.objects.filter(id=import_id).update(
+        task_count=F("task_count") + len(tasks),
+        annotation_count=F("annotation_count") + _count_key(tasks, "annotations"),
+        prediction_count=F("prediction_count") + _count_key(tasks, "predictions"),
+        updated_at=timezone.now())
+
+
+def _count_key(tasks, key):
+    return sum(len(task.get(key) or []) for task in tasks)
 
 
 def _fan_out_pdf(parent, reader):
@@ -395,9 +409,14 @@ def _finish_import_if_done(import_id):
                 is_parent_document=True, pages_done__lt=F("pages_total")).exists():
             return
         failed = [fu.error_message for fu in uploads.filter(status=FileUpload.FAILED)]
-        task_count = Task.objects.filter(Q(file_upload__project_import_id=import_id)
-                                         | Q(file_upload__parent__project_import_id=import_id)).count()
-        project_import.task_count = task_count + (len(project_import.tasks or []))
+        tasks = Task.objects.filter(Q(file_upload__project_import_id=import_id)
+                                    | Q(file_upload__parent__project_import_id=import_id))
+        project_import.task_count = tasks.count() + len(project_import.tasks or [])
+        formats = [fu.format for fu in uploads]
+        project_import.found_formats = {fmt: formats.count(fmt) for fmt in sorted(set(formats))}
+        project_import.could_be_tasks_list = any(fmt in (".csv", ".tsv", ".txt") for fmt in formats)
+        sample = [task.data for task in tasks[:100]] + [task["data"] for task in (project_import.tasks or [])[:100]]
+        project_import.data_columns = sorted({key for data in sample for key in data})
         project_import.status = ProjectImport.FAILED if failed else ProjectImport.COMPLETED
         project_import.error = "\n".join(failed) or None
         project_import.finished_at = timezone.now()

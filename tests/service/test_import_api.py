@@ -145,3 +145,16 @@ def test_project_create_and_health(api):
     health = api.get("/api/health/import-flow")
     assert health.status_code == 200
     assert health.json()["checks"]["task_count_accuracy"] == "pass"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_async_import_reports_upstreams_counts_and_columns(api, project):
+    tasks = [{"data": {"text": "a", "score": 1}, "annotations": [{"result": []}], "predictions": [{}, {}]}]
+    body = api.post(f"/api/projects/{project.id}/import?async=true", tasks, format="json").json()
+    mixed = upload(api, project, named("t.csv", "text,n\nx,1\n"), mode="true").json()
+
+    polled = api.get(body["poll_url"]).json()
+    assert (polled["task_count"], polled["annotation_count"], polled["prediction_count"]) == (1, 1, 2)
+    assert polled["data_columns"] == ["score", "text"]
+    polled = api.get(mixed["poll_url"]).json()
+    assert (polled["found_formats"], polled["could_be_tasks_list"], polled["data_columns"]) == ({".csv": 1}, True, ["n", "text"])
