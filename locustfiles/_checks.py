@@ -127,16 +127,19 @@ def check_pages(rows, parent_ids, pages):
     return findings
 
 
-def check_project_total(seen, expected, shared):
+def check_project_total(seen, expected, shared, slack=0):
     """Return a ``project_count_mismatch`` finding, or ``None`` when ``seen`` is right.
 
-    A project only this user writes to must show exactly ``expected``; a shared
-    one must show at least that (other users' imports may be in flight).
+    A project only this user writes to must show exactly ``expected``, plus up
+    to ``slack`` tasks of earlier imports whose outcome is unknown (stuck, or
+    their request failed); a shared one must show at least ``expected`` (other
+    users' imports may be in flight). Fewer tasks than confirmed is always wrong.
     """
-    if seen == expected or (shared and seen > expected):
+    if expected <= seen <= expected + slack or (shared and seen > expected):
         return None
-    relation = "at least " if shared else ""
-    return Finding("project_count_mismatch", f"project shows {seen} tasks, expected {relation}{expected}")
+    relation = "at least " if shared else (f"{expected} to " if slack else "")
+    wanted = expected + slack if slack and not shared else expected
+    return Finding("project_count_mismatch", f"project shows {seen} tasks, expected {relation}{wanted}")
 
 
 def _matches(row, name):

@@ -25,9 +25,7 @@ def nice_ticks(high, count=5):
 
 
 def _tick_label(value):
-    if value >= 1000 and value % 1000 == 0:
-        return f"{value / 1000:g}s"
-    return f"{value:g}"
+    return f"{value / 1000:g}s" if value >= 1000 else f"{value:g}"
 
 
 def line_chart(title, series, width=560, height=220, y_unit="ms", limit=None, empty="no data"):

@@ -7,7 +7,8 @@ every later test. The spec::
 
     {"user": "uploads.UploadsUser", "users": 1, "state": {<StubState switches>},
      "env": {"RACELAB_ASYNC_RATIO": "1", ...}, "project_task_number": 100,
-     "steps": [["file", "csv", 7], ["body", 3], ["bad", "empty_file"], ["task", "fifty_page_pdf", 0]]}
+     "steps": [["file", "csv", 7], ["body", 3], ["bad", "empty_file"], ["task", "fifty_page_pdf", 0],
+               ["stub", "async_never_completes", false]]}
 
 The output is one JSON object: anomalies, displays, HTTP failures, the
 return value of each step, the observations and a look at the stub's data.
@@ -62,6 +63,9 @@ def _main(spec):
             server.state.projects[users[0].ledger.project_id]["task_number"] = spec["project_task_number"]
         for step in spec.get("steps", []):
             kind, args = step[0], step[1:]
+            if kind == "stub":  # ["stub", switch, value]: flip a fault between steps
+                setattr(server.state, args[0], args[1])
+                continue
             if kind == "task":
                 results.append(getattr(users[args[1] if len(args) > 1 else 0], args[0])())
                 continue

@@ -33,7 +33,7 @@ def test_clean_target_passes_every_gate_it_can_measure(tmp_path):
     assert code == 0, output
     metrics = summary["metrics"]
     assert metrics["anomalies"] == 0 and metrics["time_to_display"]["time_to_display"]["count"] > 0
-    assert metrics["load_counters"]["bad_files"] > 0 and summary["file_upload_statuses"]["load users"]
+    assert metrics["load_counters"]["checks"] > 0 and summary["file_upload_statuses"]["load users"]
     assert {"load_stats.csv", "load_stats_history.csv", "load_racelab.json", "load_health.json"} <= set(
         summary["files"])
 

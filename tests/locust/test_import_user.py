@@ -78,6 +78,20 @@ def test_async_import_that_never_finishes_is_stuck_within_the_deadline():
     assert out["counters"]["jobs_stuck"] == 1 and out["results"] == [False]
 
 
+def test_a_stuck_import_writing_later_is_not_counted_twice():
+    out = drive({"user": "mixed.MixedUser", "env": {"RACELAB_ASYNC_RATIO": "1"},
+                 "state": {"async_never_completes": True},
+                 "steps": [["file", "json", 2], ["stub", "async_never_completes", False], ["file", "csv", 3]]})
+    assert [name for name, _ in out["anomalies"]] == ["stuck_import"]
+    assert out["results"] == [False, True] and out["project_totals"] == [5]
+
+
+def test_lost_tasks_are_caught_by_the_project_total():
+    out = drive({"user": "mixed.MixedUser", "steps": [["file", "json", 2], ["file", "csv", 3]],
+                 "project_task_number": -1})
+    assert out["anomalies"][0] == ["project_count_mismatch", "json2: project shows 1 tasks, expected 2"]
+
+
 def test_pdf_user_checks_the_pdf_and_times_it_apart():
     out = drive({"user": "pdf.PdfUser", "env": {"RACELAB_ASYNC_RATIO": "1"},
                  "steps": [["task", "fifty_page_pdf"]]})
