@@ -74,7 +74,7 @@ def summarise(rows, races, modes):
                 "race": race, "mode": mode, "runs": len(ran), "anomalies": len(found),
                 "reproduced_pct": round(100.0 * len(found) / len(ran), 1) if ran else 0.0,
                 "example": found[0]["example"] if found else None,
-                "seeds": sorted({row["seed"] for row in found}) [:5] if found else [],
+                "seeds": sorted({row["seed"] for row in found})[:5] if found else [],
                 "skipped": len(skipped), "skip_reason": skipped[0]["skipped"] if skipped else None,
             })
     return summary
