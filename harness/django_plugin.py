@@ -32,8 +32,10 @@ def pytest_addoption(parser):
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config, parser, args):
     """Start the run's services and set DATABASE_URL before pytest-django loads the settings."""
+    django_points.install()
+    _warn_on_sync_queues()
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        return  # the controller started them; the environment came with the worker
+        return  # the controller started the services; the environment came with the worker
     namespace = parser.parse_known_args(args)
     db = getattr(namespace, "db", None) or os.environ.get("RACELAB_TEST_DB", "sqlite")
     if db == "postgres":
@@ -51,8 +53,6 @@ def pytest_load_initial_conftests(early_config, parser, args):
         _started.append(service)
         os.environ["RACELAB_TEST_REDIS_URL"] = service.url
     os.environ.pop("REDIS_URL", None)  # tests opt in to Redis with the `use_redis` fixture
-    django_points.install()
-    _warn_on_sync_queues()
 
 
 def pytest_unconfigure(config):

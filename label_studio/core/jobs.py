@@ -52,8 +52,8 @@ def start_job_async_or_sync(func, *args, queue_name="default", in_seconds=0, job
     defer = fix_enabled("R4") if delayed else fix_enabled("R2")
 
     def send():
-        race_point("job.enqueue", job=name, job_id=job_id, queue=queue_name)
         try:
+            race_point("job.enqueue", job=name, job_id=job_id, queue=queue_name)
             _send(func, args, kwargs, queue_name, in_seconds, job_id)
         except Exception as exc:  # Redis down, pickling error: never lose the caller's commit over it
             event("job.enqueue_failed", level=logging.ERROR, job=name, job_id=job_id, error=repr(exc))
