@@ -117,6 +117,9 @@ class ThreadWorker:
         # Signals belong to the main thread: job timeouts by timer, and stop() instead of SIGTERM.
         self.worker.death_penalty_class = TimerDeathPenalty
         self.worker._install_signal_handlers = lambda: None
+        # RQ's command pub/sub (stop/kill by message) is not needed here, and each burst's
+        # unsubscribe() joins its thread with a 1 s timeout: a second's delay per idle poll.
+        self.worker.subscribe = self.worker.unsubscribe = lambda: None
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.errors = []
@@ -147,23 +150,39 @@ class ThreadWorker:
 
 
 @pytest.fixture
-def rq_worker_thread(use_redis, transactional_db):
-    """A started RQ ``SimpleWorker`` in a thread of the test process, on queues high, default and low.
+def rq_worker_threads(use_redis, transactional_db):
+    """A factory of RQ ``SimpleWorker`` threads: ``rq_worker_threads(count=1)`` starts and returns them.
 
-    Fast (no process start-up) and sees the test's commits through its own DB
-    connection; it runs jobs one at a time. Stopped, and its errors re-raised,
-    at teardown. Requires ``transactional_db`` semantics, which it asks for.
+    Each is a real RQ worker on the test's Redis (queues high, default and low)
+    in a thread of the test process, with its own DB connection, running one
+    job at a time; fast (no process start-up). All are stopped at teardown and
+    the first error any of them met is re-raised. Requires ``transactional_db``
+    semantics, which it asks for.
     """
-    _refuse_wrapping_transaction("rq_worker_thread")
-    worker = ThreadWorker(use_redis, ("high", "default", "low"), f"rq-thread-{os.getpid()}").start()
-    yield worker
-    worker.stop()
+    _refuse_wrapping_transaction("rq_worker_threads")
+    started = []
+
+    def start(count=1):
+        workers = [ThreadWorker(use_redis, ("high", "default", "low"), f"rq-thread-{len(started) + i + 1}").start()
+                   for i in range(count)]
+        started.extend(workers)
+        return workers
+
+    yield start
+    errors = []
+    for worker in started:
+        try:
+            worker.stop()
+        except Exception as exc:  # stop them all, then raise the first
+            errors.append(exc)
+    if errors:
+        raise errors[0]
 
 
-def _fixes_spec(fixes):
-    """Return the ``RACELAB_FIXES`` value that gives ``fixes`` ({fix: on}) to another process."""
-    on = [fix for fix, enabled in fixes.items() if enabled]
-    return "all" if len(on) == len(fixes) else ",".join(on) or "none"
+@pytest.fixture
+def rq_worker_thread(rq_worker_threads):
+    """One started ``rq_worker_threads`` worker: the common case, for a test that needs a single worker."""
+    return rq_worker_threads(1)[0]
 
 
 class ProcessWorkers:
@@ -264,7 +283,7 @@ def pytest_runtest_makereport(item, call):
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if "rq_worker_thread" in getattr(item, "fixturenames", ()) or "rq_worker_process" in getattr(item, "fixturenames", ()):
+        if {"rq_worker_thread", "rq_worker_threads", "rq_worker_process"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.django_db(transaction=True))
 
 

@@ -8,8 +8,7 @@ state; ``buggy`` must show an anomaly, ``fixed`` must show none. Every outcome i
 JSON line to the file named by ``RACELAB_RACES_RESULTS`` when set, which is how ``racelab races``
 (one pytest run over ``scenarios/``) collects them; :func:`run` replays one race, mode and seed.
 
-The scenario modules import their fixtures from here (``from scenarios.common import ...``), as
-``scenarios/`` has no conftest of its own.
+The fixtures (``scenario``, ``user``, ``project``, ``api``) are in ``scenarios/conftest.py``.
 """
 from __future__ import annotations
 
@@ -23,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -132,46 +130,7 @@ class Scenario:
         return outcome
 
 
-@pytest.fixture
-def scenario(request, settings, race_history, _race_seed, tmp_path):
-    """Give the :class:`Scenario` of this test: its module's ``RACE``, its ``mode`` parameter, its seed."""
-    from harness import django_points
-
-    # harness/django_plugin.py installs the built-in points (db.commit, db.on_commit, rq.enqueue,
-    # rq.dequeue) in pytest_load_initial_conftests, but returns before that in an xdist worker; the
-    # install is idempotent, so make sure of it here.
-    django_points.install()
-    race = getattr(request.module, "RACE")
-    mode = request.getfixturevalue("mode")
-    return Scenario(race, mode, _race_seed, settings, race_history, tmp_path / "media")
-
-
 # --- fixtures and helpers --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def user(transactional_db):
-    from tests.factories import UserFactory
-
-    return UserFactory()
-
-
-@pytest.fixture
-def project(user):
-    from tests.factories import ProjectFactory
-
-    return ProjectFactory(created_by=user)
-
-
-@pytest.fixture
-def api(user):
-    """A DRF API client authenticated as ``user`` by token."""
-    from rest_framework.authtoken.models import Token
-    from rest_framework.test import APIClient
-
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
-    return client
 
 
 def json_upload(name, count, rng=None):
@@ -194,60 +153,6 @@ def pdf_bytes(pages):
         document.showPage()
     document.save()
     return out.getvalue()
-
-
-def _quick_thread_worker(redis_url, name):
-    """Return an unstarted harness ThreadWorker without RQ's command pub/sub.
-
-    The harness's ThreadWorker calls ``work(burst=True)`` in a loop, and each call ends by joining
-    RQ's pub/sub thread with ``timeout=1`` (rq/worker/base.py ``unsubscribe``): about a second per
-    idle poll, so a job waits up to 1 s to start and stopping takes 1 s. The scenarios need no
-    worker commands (stop/kill by pub/sub), so they skip the subscription.
-    """
-    from harness.django_plugin import ThreadWorker
-
-    worker = ThreadWorker(redis_url, ("high", "default", "low"), name)
-    worker.worker.subscribe = lambda: None
-    worker.worker.unsubscribe = lambda: None
-    return worker
-
-
-@contextmanager
-def thread_worker(redis_url, name):
-    """Run one more RQ ``SimpleWorker`` in a thread for the block."""
-    worker = _quick_thread_worker(redis_url, name).start()
-    try:
-        yield worker
-    finally:
-        worker.stop()
-
-
-@pytest.fixture
-def worker_threads(use_redis, transactional_db):
-    """``worker_threads(count=1)``: start ``count`` RQ SimpleWorkers in threads (stopped at teardown).
-
-    Like the harness's ``rq_worker_thread`` (a real RQ worker on the test's Redis, its own DB
-    connection), but several, and without RQ's one-second pub/sub teardown per idle poll.
-    """
-    from django.db import connection
-
-    if connection.in_atomic_block:
-        raise pytest.UsageError("worker_threads needs transactional_db, not a wrapping test transaction.")
-    started = []
-
-    def start(count=1):
-        workers = [_quick_thread_worker(use_redis, f"rq-thread-{len(started) + i + 1}").start() for i in range(count)]
-        started.extend(workers)
-        return workers
-    yield start
-    errors = []
-    for worker in started:
-        try:
-            worker.stop()
-        except Exception as exc:  # noqa: BLE001 - stop them all, then raise the first
-            errors.append(exc)
-    if errors:
-        raise errors[0]
 
 
 def on_thread(name):

@@ -17,8 +17,7 @@ import pytest
 
 from label_studio.core.race import race_point
 from label_studio.data_import import services
-from scenarios.common import MODES, api, project, scenario, user  # noqa: F401 - fixtures
-from scenarios.common import json_upload
+from scenarios.common import MODES, json_upload
 from scenarios.invariants import sync_upload_has_all_its_tasks
 
 RACE = "R1"

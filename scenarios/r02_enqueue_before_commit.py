@@ -1,6 +1,6 @@
 """R2 — a job enqueued before the commit (fix flag ``R2``).
 
-Set-up: a project, Redis queues and a threaded RQ worker (``worker_threads``).
+Set-up: a project, Redis queues and a threaded RQ worker (``rq_worker_threads``).
 Actors: ``request#1`` starts an async import (:func:`services.start_async_import`, the web
 request's transaction); the worker runs ``run_import``.
 Interleaving: at ``import.async_before_commit`` (still inside the transaction) the request holds
@@ -17,8 +17,7 @@ not the early start, which the trace still shows.
 import pytest
 
 from label_studio.data_import import services
-from scenarios.common import MODES, project, scenario, user, worker_threads  # noqa: F401 - fixtures
-from scenarios.common import RUN_IMPORT, import_state, json_upload, trace_state
+from scenarios.common import MODES, RUN_IMPORT, import_state, json_upload, trace_state
 from scenarios.invariants import job_never_precedes_its_commit
 
 RACE = "R2"
@@ -26,7 +25,7 @@ RACE = "R2"
 
 @pytest.mark.race
 @pytest.mark.parametrize("mode", MODES)
-def test_r2_enqueue_before_commit(mode, scenario, project, user, sync_points, worker_threads, concurrently):
+def test_r2_enqueue_before_commit(mode, scenario, project, user, sync_points, rq_worker_threads, concurrently):
     count = scenario.rng.randint(2, 8)
     sent = ("job.enqueue", {"job": RUN_IMPORT})
     started = ("job.start", {"job": RUN_IMPORT})
@@ -40,7 +39,7 @@ def test_r2_enqueue_before_commit(mode, scenario, project, user, sync_points, wo
         with scenario.history.op("request#1", "async import", {"tasks": count}) as op:
             project_import = services.start_async_import(project, user, [json_upload("a.json", count, scenario.rng)])
             op.ok({"import": project_import.id})
-    worker_threads(1)
+    rq_worker_threads(1)
     concurrently({"request#1": request})
 
     sync_points.wait(("job.end", {"job": RUN_IMPORT}))

@@ -19,8 +19,7 @@ import pytest
 from label_studio.data_import import services
 from label_studio.data_import.models import FileUpload
 from label_studio.data_import.services import Upload
-from scenarios.common import MODES, project, scenario, user, worker_threads  # noqa: F401 - fixtures
-from scenarios.common import PROCESS_PDF_PAGE, RUN_IMPORT, pdf_bytes, record_jobs, uploads_state
+from scenarios.common import MODES, PROCESS_PDF_PAGE, RUN_IMPORT, pdf_bytes, record_jobs, uploads_state
 from scenarios.invariants import pdf_fan_in_is_exact
 
 RACE = "R3"
@@ -39,12 +38,12 @@ def force_both_reads_before_either_update(sync_points):
 
 @pytest.mark.race
 @pytest.mark.parametrize("mode", MODES)
-def test_r3_pdf_pages_race_parent(mode, scenario, project, user, sync_points, worker_threads, eventually):
+def test_r3_pdf_pages_race_parent(mode, scenario, project, user, sync_points, rq_worker_threads, eventually):
     force_both_reads_before_either_update(sync_points)
     record_jobs(sync_points, scenario.history, PROCESS_PDF_PAGE, "page-job")
     record_jobs(sync_points, scenario.history, RUN_IMPORT, "import-job")
 
-    worker_threads(2)
+    rq_worker_threads(2)
     services.start_async_import(project, user, [Upload(f"doc-{scenario.seed % 100}.pdf", pdf_bytes(2))])
     eventually(lambda: sync_points.passed(("job.end", {"job": PROCESS_PDF_PAGE})) == 2, 30, "both page jobs to end")
 

@@ -19,8 +19,7 @@ import pytest
 from rq.registry import ScheduledJobRegistry
 
 from label_studio.data_import import services
-from scenarios.common import MODES, project, scenario, user  # noqa: F401 - fixtures
-from scenarios.common import json_upload
+from scenarios.common import MODES, json_upload
 from scenarios.invariants import no_job_for_a_rolled_back_transaction
 
 RACE = "R4"

@@ -13,8 +13,7 @@ sees ``pending`` or ``processing``.
 import pytest
 
 from label_studio.data_import import services
-from scenarios.common import MODES, project, scenario, user, worker_threads  # noqa: F401 - fixtures
-from scenarios.common import RUN_IMPORT, json_upload, list_uploads, record_jobs, uploads_state
+from scenarios.common import MODES, RUN_IMPORT, json_upload, list_uploads, record_jobs, uploads_state
 from scenarios.invariants import status_tells_processing_from_empty
 
 RACE = "R5"
@@ -29,11 +28,11 @@ def start_import(scenario, project, user, count):
 
 @pytest.mark.race
 @pytest.mark.parametrize("mode", MODES)
-def test_r5_processing_looks_empty(mode, scenario, project, user, sync_points, worker_threads, concurrently):
+def test_r5_processing_looks_empty(mode, scenario, project, user, sync_points, rq_worker_threads, concurrently):
     count = scenario.rng.randint(2, 9)
     sync_points.order(("import.async_committed", "reader.list"), ("reader.listed", "import.tasks_created"))
     record_jobs(sync_points, scenario.history, RUN_IMPORT, "import-job")
-    worker_threads(1)
+    rq_worker_threads(1)
 
     concurrently({"request#1": start_import(scenario, project, user, count),
                   "reader#1": lambda: list_uploads(scenario.history, "reader#1", project)})

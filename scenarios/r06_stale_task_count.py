@@ -14,8 +14,7 @@ upload with 0 tasks forever).
 """
 import pytest
 
-from scenarios.common import MODES, project, scenario, user, worker_threads  # noqa: F401 - fixtures
-from scenarios.common import RUN_IMPORT, list_uploads, record_jobs, uploads_state
+from scenarios.common import MODES, RUN_IMPORT, list_uploads, record_jobs, uploads_state
 from scenarios.invariants import listed_count_is_committed_count
 from scenarios.r05_processing_looks_empty import start_import
 
@@ -24,12 +23,12 @@ RACE = "R6"
 
 @pytest.mark.race
 @pytest.mark.parametrize("mode", MODES)
-def test_r6_stale_task_count(mode, scenario, project, user, sync_points, worker_threads, concurrently):
+def test_r6_stale_task_count(mode, scenario, project, user, sync_points, rq_worker_threads, concurrently):
     count = scenario.rng.randint(2, 9)
     sync_points.order(("import.async_committed", ("reader.list", {"reader": "reader#1"})),
                       (("reader.listed", {"reader": "reader#1"}), "import.tasks_created"))
     record_jobs(sync_points, scenario.history, RUN_IMPORT, "import-job")
-    worker_threads(1)
+    rq_worker_threads(1)
 
     concurrently({"request#1": start_import(scenario, project, user, count),
                   "reader#1": lambda: list_uploads(scenario.history, "reader#1", project)})

@@ -17,8 +17,7 @@ import json
 import pytest
 
 from label_studio.core.race import race_point
-from scenarios.common import MODES, api, project, scenario, user, worker_threads  # noqa: F401 - fixtures
-from scenarios.common import RUN_IMPORT
+from scenarios.common import MODES, RUN_IMPORT
 from scenarios.invariants import client_reaches_completed
 
 RACE = "R7"
@@ -45,9 +44,9 @@ def follow(client, history, project, count, rng, eventually):
 
 @pytest.mark.race
 @pytest.mark.parametrize("mode", MODES)
-def test_r7_response_without_poll_location(mode, scenario, project, api, sync_points, worker_threads, eventually):
+def test_r7_response_without_poll_location(mode, scenario, project, api, sync_points, rq_worker_threads, eventually):
     sync_points.order(("client.responded", ("job.start", {"job": RUN_IMPORT})))
-    worker_threads(1)
+    rq_worker_threads(1)
 
     follow(api, scenario.history, project, scenario.rng.randint(2, 9), scenario.rng, eventually)
     sync_points.wait(("job.end", {"job": RUN_IMPORT}))

@@ -19,8 +19,7 @@ import pytest
 
 from label_studio.data_import import services
 from label_studio.data_import.models import ProjectImport
-from scenarios.common import MODES, project, scenario, user, worker_threads  # noqa: F401 - fixtures
-from scenarios.common import RUN_IMPORT, json_upload, record_jobs, uploads_state
+from scenarios.common import MODES, RUN_IMPORT, json_upload, record_jobs, uploads_state
 from scenarios.invariants import completed_imports_have_all_tasks, no_import_stuck_after_recovery
 
 RACE = "R8"
@@ -28,12 +27,12 @@ RACE = "R8"
 
 @pytest.mark.race
 @pytest.mark.parametrize("mode", MODES)
-def test_r8_job_lost_at_enqueue(mode, scenario, project, user, settings, sync_points, worker_threads, eventually):
+def test_r8_job_lost_at_enqueue(mode, scenario, project, user, settings, sync_points, rq_worker_threads, eventually):
     if scenario.buggy:
         scenario.turn_off("R10")
     count = scenario.rng.randint(2, 9)
     record_jobs(sync_points, scenario.history, RUN_IMPORT, "import-job")
-    worker_threads(1)
+    rq_worker_threads(1)
 
     good_queues = settings.RQ_QUEUES
     settings.RQ_QUEUES = {name: {"URL": "redis://127.0.0.1:1/0"} for name in good_queues}  # Redis down at commit

@@ -15,8 +15,7 @@ import uuid
 import pytest
 
 from label_studio.data_import import services
-from scenarios.common import MODES, project, scenario, user, worker_threads  # noqa: F401 - fixtures
-from scenarios.common import RUN_IMPORT, json_upload, record_jobs, uploads_state
+from scenarios.common import MODES, RUN_IMPORT, json_upload, record_jobs, uploads_state
 from scenarios.invariants import completed_imports_have_all_tasks
 
 RACE = "R9"
@@ -24,12 +23,12 @@ RACE = "R9"
 
 @pytest.mark.race
 @pytest.mark.parametrize("mode", MODES)
-def test_r9_job_runs_twice(mode, scenario, project, user, sync_points, worker_threads, eventually):
+def test_r9_job_runs_twice(mode, scenario, project, user, sync_points, rq_worker_threads, eventually):
     count = scenario.rng.randint(2, 9)
     duplicate = f"duplicate-{uuid.uuid4().hex}"
     sync_points.order(("import.job_claimed", ("rq.dequeue", {"job_id": duplicate})))
     record_jobs(sync_points, scenario.history, RUN_IMPORT, "import-job")
-    worker_threads(2)
+    rq_worker_threads(2)
 
     with scenario.history.op("request#1", "async import", {"tasks": count}) as op:
         project_import = services.start_async_import(project, user, [json_upload("a.json", count, scenario.rng)])

@@ -21,8 +21,7 @@ import pytest
 
 from label_studio.data_import import services
 from label_studio.data_import.models import ProjectImport
-from scenarios.common import MODES, project, scenario, user, worker_threads  # noqa: F401 - fixtures
-from scenarios.common import RUN_IMPORT, WorkerKilled, json_upload, list_uploads, record_jobs, uploads_state
+from scenarios.common import MODES, RUN_IMPORT, WorkerKilled, json_upload, list_uploads, record_jobs, uploads_state
 from scenarios.invariants import completed_imports_have_all_tasks, no_import_stuck_after_recovery, no_partial_tasks_visible
 
 RACE = "R10"
@@ -43,11 +42,11 @@ def kill_once_past_a_batch(sync_points):
 
 @pytest.mark.race
 @pytest.mark.parametrize("mode", MODES)
-def test_r10_worker_dies_mid_job(mode, scenario, project, user, sync_points, worker_threads, eventually):
+def test_r10_worker_dies_mid_job(mode, scenario, project, user, sync_points, rq_worker_threads, eventually):
     count = services.BATCH_SIZE + scenario.rng.randint(1, 40)
     kill_once_past_a_batch(sync_points)
     record_jobs(sync_points, scenario.history, RUN_IMPORT, "import-job")
-    worker_threads(1)
+    rq_worker_threads(1)
 
     with scenario.history.op("request#1", "async import", {"tasks": count}) as op:
         project_import = services.start_async_import(project, user, [json_upload("big.json", count, scenario.rng)])

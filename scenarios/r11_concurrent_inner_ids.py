@@ -21,8 +21,7 @@ from django.db import connection
 
 from label_studio.data_import import services
 from label_studio.tasks.models import Task
-from scenarios.common import MODES, project, scenario, user  # noqa: F401 - fixtures
-from scenarios.common import json_upload
+from scenarios.common import MODES, json_upload
 from scenarios.invariants import inner_ids_unique
 
 RACE = "R11"
