@@ -185,6 +185,12 @@ def rq_worker_thread(rq_worker_threads):
     return rq_worker_threads(1)[0]
 
 
+def _fixes_spec(fixes):
+    """Return the ``RACELAB_FIXES`` value that gives ``fixes`` ({fix: on}) to another process."""
+    on = [fix for fix, enabled in fixes.items() if enabled]
+    return "all" if len(on) == len(fixes) else ",".join(on) or "none"
+
+
 class ProcessWorkers:
     """Real ``rq worker`` processes (django-rq's ``rqworker``) on the test database and Redis."""
 
