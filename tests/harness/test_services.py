@@ -191,7 +191,7 @@ def test_a_server_that_never_answers_is_killed_at_the_timeout(tmp_path, private_
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
 def test_servers_die_with_a_killed_parent(request):
     code = ("from harness import services; p = services.start_postgres(); r = services.start_redis(); "
-            "print(p.process.pid, r.process.pid, p.tmpdir, r.tmpdir, flush=True); import time; time.sleep(60)")
+            "print(p.process.pid, r.process.pid, p.tmpdir, r.tmpdir, flush=True); import time; time.sleep(60)")  # sleep-ok: the parent idles until the test SIGKILLs it
     parent = subprocess.Popen([sys.executable, "-c", code], cwd=request.config.rootpath, stdout=subprocess.PIPE,
                               text=True)
     try:
@@ -202,7 +202,7 @@ def test_servers_die_with_a_killed_parent(request):
         parent.wait()
     deadline = time.monotonic() + 10
     while (_alive(int(pg_pid)) or _alive(int(redis_pid))) and time.monotonic() < deadline:
-        time.sleep(0.05)
+        time.sleep(0.05)  # sleep-ok: polls for the kernel to end the servers, bounded by the deadline
     try:
         assert not _alive(int(pg_pid)) and not _alive(int(redis_pid))
     finally:
