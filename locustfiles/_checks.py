@@ -22,6 +22,7 @@ ANOMALIES = {
     "stuck_import": "an async import was not completed or failed by the deadline",
     "no_poll_url": "an async import response from a racelab target does not say where to poll",
     "never_displayed": "an import's tasks never showed with the right count before the deadline",
+    "completed_before_tasks": "a second reader saw a file upload completed before all its tasks were visible",
 }
 # The anomalies that are wrong task counts: the task-count accuracy metric counts these.
 COUNT_ANOMALIES = frozenset({"task_count_mismatch", "zero_tasks_after_done", "project_count_mismatch",
@@ -90,7 +91,7 @@ def check_file_uploads(rows, ids, uploads, expected_total):
 def _count_findings(rows, uploads, expected_total):
     seen = sum(_int(row.get("task_count")) for row in rows)
     if seen == expected_total:
-        matched = [(u, r) for u in uploads for r in rows if _matches(r, u.name)]
+        matched = [(u, r) for u in uploads for r in rows if matches(r, u.name)]
         wrong = [f"{_label(r)} shows {r.get('task_count')}, sent {u.expected_tasks}"
                  for u, r in matched if _int(r.get("task_count")) != u.expected_tasks]
         return [Finding("task_count_mismatch", "; ".join(wrong))] if wrong else []
@@ -142,7 +143,8 @@ def check_project_total(seen, expected, shared, slack=0):
     return Finding("project_count_mismatch", f"project shows {seen} tasks, expected {relation}{wanted}")
 
 
-def _matches(row, name):
+def matches(row, name):
+    """Return whether file-upload ``row`` is the upload sent as ``name`` (targets may prefix or strip paths)."""
     base = name.rsplit("/", 1)[-1]
     return row.get("file_name") == base or str(row.get("file") or "").endswith(base)
 

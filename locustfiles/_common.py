@@ -10,19 +10,17 @@ endpoint it says so once and checks what it can. Every wait is bounded by
 import json
 import random
 import sys
-import threading
 import time
 
 from locust import HttpUser, between, events
 
 from locustfiles import _checks as checks
-from locustfiles._observations import (DISPLAY_METRIC, HEALTH_PATH, install, observations,
-                                      record_anomaly, record_display)
+from locustfiles._observations import DISPLAY_METRIC, install, observations, record_anomaly, record_display
+from locustfiles._project import HTTP_TIMEOUT, open_ledger, probe_target
 from locustfiles._settings import MISSING_TOKEN, add_arguments, load_settings, require_token
+from locustfiles._watch import watching
 
-HTTP_TIMEOUT = 30  # seconds for any one request; the import deadline bounds the whole flow
 POLL_FIRST, POLL_MAX = 0.02, 0.5  # seconds between reads while waiting, doubling: 20, 40, 80 ms … 0.5 s
-_lock = threading.Lock()  # gevent-patched under Locust: guards shared-project creation
 
 
 @events.init_command_line_parser.add_listener
@@ -61,8 +59,9 @@ class ImportUser(HttpUser):
         self.settings = load_settings(self.environment)
         self.client.headers["Authorization"] = f"Token {require_token(self.settings)}"
         self.obs = observations(self.environment)
-        self.racelab_target = self._probe_target()
-        self.ledger = self._ledger()
+        self.racelab_target = probe_target(self)
+        self.ledger = open_ledger(self)
+        self.known_uploads = set()  # file uploads of earlier imports: the watcher leaves them alone
 
     # -- the flow -------------------------------------------------------------------------
 
@@ -74,29 +73,12 @@ class ImportUser(HttpUser):
         never raised; a bad batch returns ``False`` once its 400 is judged.
         """
         started = time.monotonic()
-        mode = self._pick_mode()
-        body = self._post_import(batch, mode)
-        if body is None:
-            if not batch.bad:
-                self.ledger.unsure(batch.expected_tasks)  # the failed request may have written
+        with watching(self, batch):
+            submitted = self._submit(batch, self._pick_mode(), started)
+        if submitted is None:
             return False
-        if "import" in body and "task_count" not in body:
-            self.obs.count("imports_async")
-            if mode == "sync":
-                self.obs.notice("target answered ?async=false with an async import: it picks the mode itself")
-            state = self._follow(body, started)
-            if state is None:  # stuck: it may still write later
-                self.ledger.unsure(batch.expected_tasks)
-                return False
-            if state.get("status") == "failed":  # failed: it must have written nothing
-                return False
-            ids = state.get("file_upload_ids") or body.get("file_upload_ids") or []
-            reported = state.get("task_count")
-        else:
-            self.obs.count("imports_sync")
-            if mode == "async":
-                self.obs.notice("target answered ?async=true with a sync import: it picks the mode itself")
-            ids, reported = body.get("file_upload_ids") or [], body.get("task_count")
+        mode, ids, reported = submitted
+        self.known_uploads.update(ids)
         reported_wrong = reported is not None and reported != batch.expected_tasks
         if reported_wrong:
             record_anomaly(self.environment, "task_count_mismatch",
@@ -104,6 +86,33 @@ class ImportUser(HttpUser):
         if not ids and batch.files:  # a JSON-body import has no file upload, upstream and here alike
             self.obs.notice("target returned no file_upload_ids for a file import: checking project totals only")
         return self._await_display(batch, ids, started, reported_wrong)
+
+    def _submit(self, batch, mode, started):
+        """Send the import and follow it to its end; return ``(mode, file upload ids, reported count)``.
+
+        Return ``None`` when there is nothing to check: a bad file (judged), a
+        failed request, or an async import that failed or stuck (recorded).
+        """
+        body = self._post_import(batch, mode)
+        if body is None:
+            if not batch.bad:
+                self.ledger.unsure(batch.expected_tasks)  # the failed request may have written
+            return None
+        if "import" not in body or "task_count" in body:
+            self.obs.count("imports_sync")
+            if mode == "async":
+                self.obs.notice("target answered ?async=true with a sync import: it picks the mode itself")
+            return "sync", body.get("file_upload_ids") or [], body.get("task_count")
+        self.obs.count("imports_async")
+        if mode == "sync":
+            self.obs.notice("target answered ?async=false with an async import: it picks the mode itself")
+        state = self._follow(body, started)
+        if state is None:  # stuck: it may still write later
+            self.ledger.unsure(batch.expected_tasks)
+            return None
+        if state.get("status") == "failed":  # failed: it must have written nothing
+            return None
+        return "async", state.get("file_upload_ids") or body.get("file_upload_ids") or [], state.get("task_count")
 
     def _post_import(self, batch, mode):
         path = f"/api/projects/{self.ledger.project_id}/import?async={'true' if mode == 'async' else 'false'}"
@@ -268,62 +277,3 @@ class ImportUser(HttpUser):
         if ratio is not None:
             return "async" if random.random() < ratio else "sync"
         return random.choices(("sync", "async"), weights=(self.sync_weight, self.async_weight))[0]
-
-    def _probe_target(self):
-        """Return whether the target is a racelab server (it has the health endpoint); ask once per process."""
-        cache = self.environment.__dict__.setdefault("racelab_target", {})
-        with _lock:
-            if "racelab" not in cache:
-                with self.client.get(HEALTH_PATH, name=HEALTH_PATH, catch_response=True, timeout=HTTP_TIMEOUT) as resp:
-                    cache["racelab"] = resp.status_code in (200, 503)  # 503: racelab, unhealthy
-                    if resp.status_code in (200, 404, 503):
-                        resp.success()  # a 404 only means "not a racelab server"
-                    else:
-                        resp.failure(f"answered {resp.status_code}: {resp.text[:200]}")
-                if not cache["racelab"]:
-                    self.obs.notice(f"target has no {HEALTH_PATH} ({resp.status_code}): treating it as upstream "
-                                    "Label Studio; racelab-only fields are checked where present")
-        return cache["racelab"]
-
-    def _ledger(self):
-        if not self.shared_project:
-            return Ledger(self._create_project())
-        ledgers = self.environment.__dict__.setdefault("racelab_ledgers", {})
-        with _lock:
-            if type(self) not in ledgers:
-                ledgers[type(self)] = Ledger(self._create_project(), shared=True)
-        return ledgers[type(self)]
-
-    def _create_project(self):
-        title = f"racelab {type(self).__name__} {random.getrandbits(32):08x}"
-        with self.client.post("/api/projects", name="/api/projects", json={"title": title},
-                              catch_response=True, timeout=HTTP_TIMEOUT) as resp:
-            if resp.status_code not in (200, 201):
-                resp.failure(f"creating a project answered {resp.status_code}: {resp.text[:200]}")
-                raise RuntimeError(f"could not create a project on {self.host} ({resp.status_code}): "
-                                   "check the token (RACELAB_TOKEN) and that the host serves /api/projects")
-            return resp.json()["id"]
-
-
-class Ledger:
-    """The tasks confirmed visible in one project, and those that may or may not still appear."""
-
-    def __init__(self, project_id, shared=False):
-        self.project_id, self.shared, self.confirmed, self.slack = project_id, shared, 0, 0
-
-    def confirm(self, tasks):
-        """Add ``tasks`` that were just seen committed (greenlets do not preempt between read and add)."""
-        self.confirmed += tasks
-
-    def unsure(self, tasks):
-        """Allow for ``tasks`` of an import whose outcome is unknown (stuck, request failed) to appear later.
-
-        Its own anomaly is recorded already; this keeps it from being counted
-        again as a ``project_count_mismatch`` when its tasks do show up.
-        """
-        self.slack += tasks
-
-    def resync(self, total):
-        """Adopt the server's ``total`` after an unaccounted write, so one anomaly is not recorded twice."""
-        if total is not None and not self.shared:
-            self.confirmed = total

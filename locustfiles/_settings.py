@@ -20,6 +20,8 @@ OPTIONS = (
      "Seconds an import may take to show its tasks before it is recorded stuck."),
     ("--async-ratio", "RACELAB_ASYNC_RATIO", None,
      "Share of imports sent with ?async=true, 0..1 (default: each scenario's own weights)."),
+    ("--watch-ratio", "RACELAB_WATCH_RATIO", 0.2,
+     "Share of imports a second reader watches while they run, 0..1 (1 to hunt races with few users)."),
 )
 
 
@@ -30,6 +32,7 @@ class Settings:
     token: str
     import_deadline: float
     async_ratio: float | None
+    watch_ratio: float
 
 
 def add_arguments(parser):
@@ -55,7 +58,8 @@ def load_settings(environment=None):
     return Settings(
         token=str(values["racelab_token"] or ""),
         import_deadline=float(values["import_deadline"]),
-        async_ratio=None if ratio in (None, "") else _ratio(ratio),
+        async_ratio=None if ratio in (None, "") else _ratio(ratio, "--async-ratio / RACELAB_ASYNC_RATIO"),
+        watch_ratio=_ratio(values["watch_ratio"], "--watch-ratio / RACELAB_WATCH_RATIO"),
     )
 
 
@@ -66,8 +70,8 @@ def require_token(settings):
     return settings.token
 
 
-def _ratio(value):
+def _ratio(value, where):
     ratio = float(value)
     if not 0.0 <= ratio <= 1.0:
-        raise ValueError(f"--async-ratio / RACELAB_ASYNC_RATIO must be between 0 and 1, got {value!r}")
+        raise ValueError(f"{where} must be between 0 and 1, got {value!r}")
     return ratio

@@ -11,6 +11,7 @@ import email.policy
 import itertools
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
@@ -29,6 +30,8 @@ class StubState:
     accept_bad_files: bool = False
     processing_reads: int = 0       # this many file-upload reads show "processing" first
     fault_every: int = 1            # count faults hit only file uploads whose id is a multiple of this
+    sync_delay: float = 0.0         # a sync import holds its response this long, its tasks not yet in…
+    late_status: str = "processing"  # …while its file upload shows this status ("completed": the R1 bug)
     projects: dict = field(default_factory=dict)
     uploads: dict = field(default_factory=dict)
     imports: dict = field(default_factory=dict)
@@ -100,6 +103,8 @@ class _Handler(BaseHTTPRequestHandler):
             if upload["id"] % self.state.fault_every == 0:
                 count = 0 if self.state.zero_after_done else count + self.state.count_offset
             status = "processing" if self.state.processing_reads else "completed"
+            if upload.get("late"):
+                status = self.state.late_status
             row.update(file_name=upload["file_name"], task_count=count, status=status)
         return row
 
@@ -138,6 +143,12 @@ class _Handler(BaseHTTPRequestHandler):
             uid = next(st.ids)
             st.uploads[uid] = {"id": uid, "project": pid, "file_name": name, "task_count": count}
             ids.append(uid)
+        if st.sync_delay and not is_async:
+            for uid, count in zip(ids, counts):
+                st.uploads[uid].update(task_count=0, late=True)
+            time.sleep(st.sync_delay)
+            for uid, count in zip(ids, counts):
+                st.uploads[uid].update(task_count=count, late=False)
         st.projects[pid]["task_number"] += sum(counts)
         if not is_async:
             return self._send(201, {"task_count": sum(counts), "annotation_count": 0, "prediction_count": 0,

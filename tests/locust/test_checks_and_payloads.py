@@ -103,6 +103,7 @@ def test_settings_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("RACELAB_ASYNC_RATIO", "0.25")
     settings = load_settings()
     assert (settings.token, settings.async_ratio, settings.import_deadline) == ("k", 0.25, 30.0)
+    assert settings.watch_ratio == 0.2
     monkeypatch.setenv("RACELAB_ASYNC_RATIO", "2")
     with pytest.raises(ValueError, match="between 0 and 1"):
         load_settings()

@@ -92,6 +92,16 @@ def test_lost_tasks_are_caught_by_the_project_total():
     assert out["anomalies"][0] == ["project_count_mismatch", "json2: project shows 1 tasks, expected 2"]
 
 
+@pytest.mark.parametrize("late_status, anomalies", [("completed", ["completed_before_tasks"] * 2), ("processing", [])])
+def test_a_second_reader_catches_completed_before_tasks(late_status, anomalies):
+    out = drive({"env": {"RACELAB_WATCH_RATIO": "1"}, "state": {"sync_delay": 0.3, "late_status": late_status},
+                 "steps": [["file", "csv", 4], ["file", "json", 2]]})
+    assert [name for name, _ in out["anomalies"]] == anomalies
+    assert out["results"] == [True, True]  # after the response, everything shows right
+    if anomalies:
+        assert "completed with 0 of 4 tasks while the import ran" in out["anomalies"][0][1]
+
+
 def test_pdf_user_checks_the_pdf_and_times_it_apart():
     out = drive({"user": "pdf.PdfUser", "env": {"RACELAB_ASYNC_RATIO": "1"},
                  "steps": [["task", "fifty_page_pdf"]]})
