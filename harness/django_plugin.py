@@ -259,6 +259,48 @@ def rq_worker_process(use_redis, transactional_db, request):
             print(f"--- rq worker output ({workers.log.name}) ---\n{workers.log_tail()}")
 
 
+@pytest.fixture
+def inject(request):
+    """``inject("commit=200ms,worker=300ms,enqueue=fail")``: inject delays and faults here, and return a worker env.
+
+    Applies the spec (grammar and values in :mod:`harness.inject`: ``commit``, ``worker``,
+    ``enqueue`` or any dotted point, ``[name=value]`` to match a context, a delay, ``fail``,
+    ``exit`` or ``drop``) to this test's process through the installed ``sync_points`` or
+    ``remote_sync_points`` controller, asking for ``sync_points`` if neither is; each action is
+    labelled ``inject <item>`` in the trace. It returns ``{"RACELAB_INJECT": <every spec injected
+    so far>, "RACE_CONTROLLER": "harness.django_points.install_from_env"}`` for
+    ``rq_worker_process(env=...)``, so real workers get the same injections. On
+    ``remote_sync_points`` the injections stay local to this process (workers take theirs from
+    the env, not twice) and the workers' actions land in its merged trace. An ``exit`` never fires
+    in the test's own process. It costs what its controller costs; the injections end with it
+    at teardown, and a connection a ``drop`` broke is closed then.
+    """
+    from harness import inject as injection
+    from harness.syncpoints import BaseSyncPoints
+    from harness.remote import RemoteSyncPoints
+    from label_studio.core import race
+
+    specs = []
+
+    def apply(spec):
+        controller = race.installed()
+        if not isinstance(controller, BaseSyncPoints):
+            controller = request.getfixturevalue("sync_points")
+        if isinstance(controller, RemoteSyncPoints):
+            controller.local_rules += injection.rules(spec, "inject", origin=os.getpid())
+        else:
+            injection.apply(spec, controller)
+        specs.append(spec)
+        return {injection.ENV: ",".join(specs), "RACE_CONTROLLER": "harness.django_points.install_from_env"}
+
+    yield apply
+    if any(i.kind == "drop" for spec in specs for i in injection.parse(spec)):
+        from django.db import connections
+
+        for connection in connections.all(initialized_only=True):
+            connection.close_if_unusable_or_obsolete()
+
+
 def wait_until(predicate, timeout=30.0, message="the condition", interval=0.02):
     """Return ``predicate()``'s first truthy value, polling; fail the test naming ``message`` after ``timeout`` s.
 
