@@ -169,8 +169,16 @@ def format_value(value, unit):
     """Return ``value`` with its unit for people: ``612ms``, ``0.25%``, ``3``; ``n/a`` for ``None``."""
     if value is None:
         return "n/a"
-    text = f"{value:.4f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+    if not isinstance(value, float):
+        return f"{value}{unit}"
+    text = _trim(f"{value:.2f}")
+    if float(text) != value and text in ("0", "100"):
+        text = _trim(f"{value:.6f}")  # never round a breach into its limit (99.999% is not 100%)
     return text + unit
+
+
+def _trim(number):
+    return number.rstrip("0").rstrip(".") if "." in number else number
 
 
 @dataclass

@@ -103,8 +103,9 @@ def _display_limit(verdict):
 
 def _latency_panels(results, display_limit):
     display_keys = sorted(k for k in results.history if k[0] == METRIC and k[1].startswith(DISPLAY))
-    http = [r for r in results.stats if r.get("Type") not in (ANOMALY, METRIC, "") and r.get("Name") != "Aggregated"]
-    http.sort(key=lambda r: -float(r.get("Request Count") or 0))
+    http = [r for r in results.stats if r.get("Type") not in (ANOMALY, METRIC, "") and r.get("Name") != "Aggregated"
+            and r.get("Name") not in ("/api/projects", "/api/health/import-flow")]  # once per user: flat lines
+    http.sort(key=lambda r: ("/import " not in r["Name"], -float(r.get("Request Count") or 0)))
     http_keys = [(r["Type"], r["Name"]) for r in http if (r["Type"], r["Name"]) in results.history][:4]
     keys = (display_keys + http_keys)[:6]
     if not keys:

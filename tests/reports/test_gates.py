@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from reports.gates import (FAIL, GATES, PASS, SKIP, GateConfigError, Verdict, evaluate, evaluate_races,
-                           load_limits)
+                           format_value, load_limits)
 
 LIMITS = {gate.key: gate.default for gate in GATES}
 PASSING = {"time_to_display_p95_ms": 120.0, "anomalies": 0, "error_rate_pct": 0.0, "job_success_pct": 100.0,
@@ -96,3 +96,9 @@ def test_race_row_with_unknown_mode_is_refused():
         evaluate_races([{"race": "R1", "mode": "sometimes", "runs": 1}])
     with pytest.raises(GateConfigError, match="needs race, mode"):
         evaluate_races([{"mode": "fixed"}])
+
+
+def test_values_never_round_into_their_limit():
+    assert format_value(99.999, "%") == "99.999%"
+    assert format_value(22.22222, "%") == "22.22%"
+    assert (format_value(612.0, "ms"), format_value(3, ""), format_value(None, "%")) == ("612ms", "3", "n/a")
