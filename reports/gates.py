@@ -78,7 +78,11 @@ class GateResult:
 
 @dataclass
 class RaceResult:
-    """A race row's verdict: a fixed race must show no anomaly, a buggy one must reproduce every run."""
+    """A race row's verdict: a fixed race must show no anomaly, a buggy one must reproduce every run.
+
+    A row with no run (``runs`` 0, e.g. a race that needs PostgreSQL on SQLite)
+    is skipped, with the row's ``skip_reason``.
+    """
 
     race: str
     mode: str
@@ -87,6 +91,7 @@ class RaceResult:
     reproduced_pct: float
     example: str
     status: str
+    skip_reason: str = ""
 
     @property
     def rule(self):
@@ -94,6 +99,8 @@ class RaceResult:
 
     def message(self):
         """Return one line for a person: the race, its mode, what was measured and what is required."""
+        if self.status == SKIP:
+            return f"race {self.race} [{self.mode}]: skipped, no run ({self.skip_reason or 'no reason given'})"
         measured = (f"{self.anomalies} anomalies in {self.runs} runs" if self.mode == "fixed"
                     else f"reproduced in {format_value(self.reproduced_pct, '%')} of {self.runs} runs")
         word = "passed" if self.status == PASS else "FAILED"
@@ -160,8 +167,9 @@ def evaluate_races(rows):
         if mode not in RACE_MODES:
             raise GateConfigError(f"races row {number} ({race}) has mode {mode!r}; use one of {', '.join(RACE_MODES)}.")
         ok = anomalies == 0 if mode == "fixed" else reproduced >= 100.0
+        status = SKIP if runs == 0 and anomalies == 0 else PASS if ok else FAIL
         results.append(RaceResult(race, mode, runs, anomalies, reproduced, str(row.get("example") or ""),
-                                  PASS if ok else FAIL))
+                                  status, str(row.get("skip_reason") or "")))
     return results
 
 

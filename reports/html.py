@@ -38,7 +38,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 figure.chart{margin:0;background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:8px;overflow:hidden}
 figure.chart svg{max-width:100%;height:auto;display:block}
 figcaption{font-weight:600;font-size:13px}.empty{color:#9ca3af;margin:8px 0}
-ul.notices li{margin:2px 0}
+ul.notices li{margin:2px 0}td code{white-space:nowrap}
 .icon{display:inline-block;width:18px;height:18px;border-radius:50%;color:#fff;text-align:center;
 line-height:18px;font-size:12px;font-weight:700;vertical-align:-3px}
 .icon.pass{background:#16a34a}.icon.fail{background:#dc2626}.icon.skipped{background:#9ca3af}.files{color:#6b7280;font-size:12px}
@@ -92,7 +92,7 @@ def _races(verdict):
         f"<tr class='{'fail' if r.status == FAIL else ''}'><td>{ICONS[r.status]}</td><td>{escape(r.race)}</td>"
         f"<td>{escape(r.mode)}</td><td class='num'>{r.runs}</td><td class='num'>{r.anomalies}</td>"
         f"<td class='num'>{escape(format_value(r.reproduced_pct, '%'))}</td><td><code>{escape(r.rule)}</code></td>"
-        f"<td>{escape(r.example[:240])}</td></tr>" for r in verdict.races)
+        f"<td>{escape((r.example or r.skip_reason)[:240])}</td></tr>" for r in verdict.races)
     return ("<table><tr><th></th><th>race</th><th>mode</th><th class='num'>runs</th><th class='num'>anomalies</th>"
             f"<th class='num'>reproduced</th><th>required</th><th>example</th></tr>{rows}</table>")
 

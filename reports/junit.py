@@ -33,6 +33,8 @@ def render_junit(verdict):
             failure = ET.SubElement(case, "failure", message=f"measured {measured}, limit {r.rule}",
                                     type="RaceBreach")
             failure.text = r.message() + (f"\nexample: {r.example}" if r.example else "")
+        elif r.status == SKIP:
+            ET.SubElement(case, "skipped", message=r.skip_reason or "no run")
     for suite in (gates, races):
         cases = suite.findall("testcase")
         suite.set("tests", str(len(cases)))

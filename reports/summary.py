@@ -15,7 +15,10 @@ def headline(verdict):
     if verdict.passed:
         skipped = sum(r.status == "skipped" for r in verdict.gates)
         note = f" ({skipped} skipped: no data)" if skipped else ""
-        return f"✅ all gates passed{note}" + (f"; {len(verdict.races)} races as expected" if verdict.races else "")
+        ran = [r for r in verdict.races if r.status == PASS]
+        races = f"; {len(ran)} race rows as expected" if ran else ""
+        not_run = len(verdict.races) - len(ran)
+        return f"✅ all gates passed{note}{races}" + (f" ({not_run} not run)" if not_run else "")
     parts = [f"{gates_failed} of {len(verdict.gates)} gates failed"] if gates_failed else []
     parts += [f"{races_failed} of {len(verdict.races)} races failed"] if races_failed else []
     return "❌ " + "; ".join(parts)
@@ -38,7 +41,7 @@ def render_markdown(results, verdict):
                   "|---|---|---|---|---|---|---|"]
         for r in verdict.races:
             lines.append(f"| {ICONS[r.status]} | {_cell(r.race)} | {r.mode} | {r.runs} | {r.anomalies} | "
-                         f"{format_value(r.reproduced_pct, '%')} | {_cell(r.example[:160])} |")
+                         f"{format_value(r.reproduced_pct, '%')} | {_cell((r.example or r.skip_reason)[:160])} |")
     by_name = results.metrics.get("anomalies_by_name") or {}
     if by_name:
         examples = first_examples(results.failures)

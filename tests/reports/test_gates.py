@@ -102,3 +102,11 @@ def test_values_never_round_into_their_limit():
     assert format_value(99.999, "%") == "99.999%"
     assert format_value(22.22222, "%") == "22.22%"
     assert (format_value(612.0, "ms"), format_value(3, ""), format_value(None, "%")) == ("612ms", "3", "n/a")
+
+
+def test_race_row_that_did_not_run_is_skipped_not_failed():
+    rows = [{"race": "R8", "mode": "buggy", "runs": 0, "anomalies": 0, "reproduced_pct": 0.0, "example": None,
+             "skipped": 20, "skip_reason": "needs PostgreSQL"}]
+    (result,) = evaluate_races(rows)
+    assert result.status == SKIP and Verdict([], [result]).passed
+    assert result.message() == "race R8 [buggy]: skipped, no run (needs PostgreSQL)"
