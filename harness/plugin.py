@@ -16,11 +16,11 @@ from harness.fixtures_core import (  # noqa: F401 - imported to register the fix
     race_checker, race_history, race_scheduler, remote_sync_points, sync_points)
 from harness.scheduler import STRATEGIES
 
-# --- Django and RQ fixtures ---------------------------------------------------------------------
-# harness.fixtures_django (rq_worker_thread, rq_worker_process, inject, ...) is imported here only
-# when Django is installed, so the plugin works without it; it must not read settings at import.
-# Imported after fixtures_core, its _racelab_actor_teardown and _racelab_redis_url replace ours.
-if importlib.util.find_spec("django") is not None and importlib.util.find_spec("harness.fixtures_django") is not None:
+# --- Django ----------------------------------------------------------------------------------------
+# The Django + RQ fixtures (use_redis, rq_worker_threads, rq_worker_process, inject, eventually) are
+# the racelab-django plugin, harness.django_plugin. Here, only when Django is installed, Django's
+# versions of our two internal fixtures replace the ones above (imported after fixtures_core).
+if importlib.util.find_spec("django") is not None:
     from harness.fixtures_django import *  # noqa: F401,F403,E402
 # -------------------------------------------------------------------------------------------------
 

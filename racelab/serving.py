@@ -77,7 +77,8 @@ def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=
              "--workers", str(web_workers), "--threads", "4", "--timeout", "120", "--log-level", "warning"],
             env=env, stdout=log, stderr=log))
         for _ in range(workers):
-            app.processes.append(subprocess.Popen([*manage, "rqworker", "high", "default", "low", "--with-scheduler"],
+            app.processes.append(subprocess.Popen([*manage, "rqworker", "high", "default", "low", "--with-scheduler",
+                                                   "--worker-class", os.environ.get("RACELAB_WORKER_CLASS", "rq.worker.SimpleWorker")],
                                                   env=env, stdout=log, stderr=log))
         app.processes.append(subprocess.Popen(
             [sys.executable, "-m", "rq.cli", "cron", "label_studio.data_import.cron", "--url", redis_url, "-l", "WARNING"],

@@ -328,12 +328,16 @@ def _count_key(tasks, key):
 
 
 def _fan_out_pdf(parent, reader):
-    """Create one pending page upload per page and dispatch one ``process_pdf_page`` job each, on commit."""
+    """Create one pending page upload per page and dispatch one ``process_pdf_page`` job each, on commit.
+
+    Page jobs go to the ``default`` queue: workers take ``high`` first, so a small
+    import is not stuck behind the fifty pages of someone else's PDF.
+    """
     with transaction.atomic():
         pages = [_create_page_upload(parent, number, page) for number, page in enumerate(reader.pages, 1)]
         FileUpload.objects.filter(id=parent.id).update(is_parent_document=True, pages_total=len(pages))
         for page in pages:
-            start_job_async_or_sync(process_pdf_page, page.id, queue_name="high")
+            start_job_async_or_sync(process_pdf_page, page.id, queue_name="default")
     race_point("import.pdf_fanned_out", file_upload_id=parent.id, pages=len(pages))
     event("import.pdf_fanned_out", import_id=parent.project_import_id, file_upload_id=parent.id, pages=len(pages))
 
@@ -579,7 +583,7 @@ def reconcile(stuck_after=None, import_ids=None):
             start_job_async_or_sync(run_import, project_import.id, queue_name="high")
             done["imports"].append(project_import.id)
         for page in pages.filter(claimed_at=None, created_at__lt=cutoff):
-            start_job_async_or_sync(process_pdf_page, page.id, queue_name="high")
+            start_job_async_or_sync(process_pdf_page, page.id, queue_name="default")
             done["pages"].append(page.id)
     race_point("import.reconciled", **done)
     event("import.reconciled", **done)
