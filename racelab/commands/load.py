@@ -1,0 +1,44 @@
+"""Load-test the import flow with Locust (the bundled app served for you, or --host) and gate the report.
+
+Examples::
+
+    racelab load --scenario all --users 100 --run-time 60s
+    racelab load --scenario uploads --fixes none --inject commit=200ms,worker=300ms   # the gate must fail
+    RACELAB_TOKEN=KEY racelab load --host http://127.0.0.1:8080                       # any upstream-API server
+
+For more load than one machine gives, run Locust itself in master/worker mode:
+``locust -f locustfiles/ --master --expect-workers N --headless ...`` here and
+``locust -f locustfiles/ --worker --master-host HOST`` on each worker machine
+(``RACELAB_TOKEN`` set on each); then ``python -m reports --results DIR``.
+"""
+from racelab.loadrun import SCENARIOS, LoadError, load_and_report
+from racelab.serving import DB_CHOICES
+
+
+def add_arguments(parser):
+    parser.add_argument("--scenario", default="all", help=f"One of {', '.join(SCENARIOS)}, or all (default).")
+    parser.add_argument("--users", type=int, default=20, help="Concurrent Locust users (default 20, at most 500).")
+    parser.add_argument("--spawn-rate", type=float, default=None, help="Users started per second (default users/4).")
+    parser.add_argument("--run-time", default="30s", help="How long the load runs, e.g. 60s or 2m (default 30s).")
+    parser.add_argument("--host", default=None, help="Target an app already running (default: serve the bundled one).")
+    parser.add_argument("--token", default=None, help="API token for --host (default: $RACELAB_TOKEN).")
+    parser.add_argument("--allow-remote-host", action="store_true",
+                        help="Allow a --host that is not loopback (your own staging server only).")
+    parser.add_argument("--inject", default="", help="Widen race windows in the served app, e.g. commit=200ms,worker=300ms.")
+    parser.add_argument("--fixes", default="all", help="Fixes that stay on in the served app: all, none or e.g. R1,R3.")
+    parser.add_argument("--db", default="postgres", help=f"Database of the served app: {' or '.join(DB_CHOICES)} or a URL.")
+    parser.add_argument("--workers", type=int, default=3, help="rq worker processes of the served app (default 3).")
+    parser.add_argument("--processes", type=int, default=0, help="Locust processes on this machine (default 1).")
+    parser.add_argument("--out", default="reports/latest", help="Report folder (default reports/latest).")
+
+
+def run(args):
+    try:
+        code, _ = load_and_report(
+            scenario=args.scenario, users=args.users, spawn_rate=args.spawn_rate, run_time=args.run_time,
+            host=args.host, token=args.token, inject=args.inject, fixes=args.fixes, db=args.db, workers=args.workers,
+            processes=args.processes, out=args.out, allow_remote_host=args.allow_remote_host)
+    except LoadError as exc:
+        print(f"racelab load: {exc}")
+        return 2
+    return code

@@ -1,0 +1,110 @@
+"""Run the Locust load suite against a served or given app, then judge the results with the gates.
+
+One function, :func:`load_and_report`, serves ``racelab load`` and ``racelab run``.
+Locust runs as a subprocess: importing it here would patch this interpreter with
+gevent. Its exit code is ignored (it exits 1 on any recorded anomaly); the report's
+verdict decides. Traffic goes to loopback only unless the caller allows otherwise.
+"""
+import contextlib
+import ipaddress
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import urlparse
+
+from racelab.serving import served_app
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ("uploads", "batch", "pdf", "mixed", "rapid")
+MAX_USERS, MAX_RUN_TIME_S = 500, 1800  # hard bounds: a load run always stops by itself
+
+
+class LoadError(ValueError):
+    """A load run that cannot start; the message says what to change."""
+
+
+def seconds(text):
+    """Return the seconds in a Locust duration like ``60s``, ``2m``, ``1h30m`` or ``45``."""
+    total, number = 0, ""
+    for char in str(text).strip():
+        if char.isdigit():
+            number += char
+        elif char in "hms" and number:
+            total, number = total + int(number) * {"h": 3600, "m": 60, "s": 1}[char], ""
+        else:
+            raise LoadError(f"--run-time {text!r} is not a duration; write e.g. 60s, 2m or 1h30m.")
+    return total + int(number or 0)
+
+
+def check_host(host, allow_remote):
+    """Refuse a target that is not on this machine unless ``allow_remote`` (load belongs on loopback)."""
+    name = urlparse(host).hostname or ""
+    try:
+        loopback = name == "localhost" or ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not allow_remote:
+        raise LoadError(f"--host {host} is not a loopback address. Load-test only servers you run; to target your "
+                        "own staging server, pass --allow-remote-host.")
+
+
+def locust_command(scenario, host, users, spawn_rate, run_time, results, processes=0):
+    """Return the Locust argv for ``scenario`` (a name or ``all``) writing CSVs under ``results``."""
+    if scenario != "all" and scenario not in SCENARIOS:
+        raise LoadError(f"--scenario {scenario!r} is unknown; use one of {', '.join(SCENARIOS)} or all.")
+    locustfile = ROOT / "locustfiles" / ("" if scenario == "all" else f"{scenario}.py")
+    argv = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", str(users), "-r",
+            str(spawn_rate), "-t", run_time, "--host", host, "--csv", str(Path(results) / "load"),
+            "--csv-full-history", "--stop-timeout", "30", "--loglevel", "WARNING"]
+    return argv + (["--processes", str(processes)] if processes else [])
+
+
+def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", host=None, token=None, inject="",
+                    fixes="all", db="postgres", workers=3, processes=0, races_json=None, out="reports/latest",
+                    allow_remote_host=False, log=None):
+    """Run the load, write the report into ``out`` and return ``(exit_code, headline)``.
+
+    Serves the bundled app itself when ``host`` is None (with ``inject`` and
+    ``fixes``); those two apply to a served app only. ``races_json`` adds a
+    ``racelab races`` result to the same gated report.
+    """
+    from reports.report import write_report
+    from reports.summary import headline
+
+    if not 0 < users <= MAX_USERS:
+        raise LoadError(f"--users {users} is out of bounds; use 1 to {MAX_USERS}.")
+    if not 0 < seconds(run_time) <= MAX_RUN_TIME_S:
+        raise LoadError(f"--run-time {run_time} is out of bounds; use at most {MAX_RUN_TIME_S // 60}m.")
+    if host:
+        check_host(host, allow_remote_host)
+        token = token or os.environ.get("RACELAB_TOKEN")
+        if not token:
+            raise LoadError("An external --host needs its API token: pass --token KEY or set RACELAB_TOKEN.")
+        if inject or fixes != "all":
+            raise LoadError("--inject and --fixes change the served app only; drop them with --host.")
+    results = Path(tempfile.mkdtemp(prefix="racelab-load-"))
+    try:
+        if races_json and Path(races_json).exists():
+            shutil.copy(races_json, results / "races.json")
+        with contextlib.ExitStack() as stack:
+            if not host:
+                app = stack.enter_context(served_app(db=db, workers=workers, web_workers=2, inject=inject, fixes=fixes,
+                                                     log=log or subprocess.DEVNULL))
+                host, token = app.url, app.token
+            argv = locust_command(scenario, host, users, spawn_rate or max(1, users // 4), run_time, results, processes)
+            print(f"racelab load: {scenario} with {users} users for {run_time} against {host}"
+                  f"{' (inject ' + inject + ')' if inject else ''}{' (fixes ' + fixes + ')' if fixes != 'all' else ''}",
+                  flush=True)
+            subprocess.run(argv, cwd=ROOT, env={**os.environ, "RACELAB_TOKEN": token}, check=False,
+                           timeout=seconds(run_time) + 180)
+        verdict, _ = write_report(results, out)
+    finally:
+        shutil.rmtree(results, ignore_errors=True)
+    line = headline(verdict)
+    for breach in verdict.breaches():
+        print(f"  ✗ {breach}", flush=True)
+    print(f"{line}\nReport: {Path(out).resolve() / 'report.html'}", flush=True)
+    return (0 if verdict.passed else 1), line
