@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -85,24 +84,23 @@ def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", h
             raise LoadError("An external --host needs its API token: pass --token KEY or set RACELAB_TOKEN.")
         if inject or fixes != "all":
             raise LoadError("--inject and --fixes change the served app only; drop them with --host.")
-    results = Path(tempfile.mkdtemp(prefix="racelab-load-"))
-    try:
-        if races_json and Path(races_json).exists():
-            shutil.copy(races_json, results / "races.json")
-        with contextlib.ExitStack() as stack:
-            if not host:
-                app = stack.enter_context(served_app(db=db, workers=workers, web_workers=2, inject=inject, fixes=fixes,
-                                                     log=log or subprocess.DEVNULL))
-                host, token = app.url, app.token
-            argv = locust_command(scenario, host, users, spawn_rate or max(1, users // 4), run_time, results, processes)
-            print(f"racelab load: {scenario} with {users} users for {run_time} against {host}"
-                  f"{' (inject ' + inject + ')' if inject else ''}{' (fixes ' + fixes + ')' if fixes != 'all' else ''}",
-                  flush=True)
-            subprocess.run(argv, cwd=ROOT, env={**os.environ, "RACELAB_TOKEN": token}, check=False,
-                           timeout=seconds(run_time) + 180)
-        verdict, _ = write_report(results, out)
-    finally:
-        shutil.rmtree(results, ignore_errors=True)
+    results = Path(out) / "results"  # kept beside the report: Locust's CSVs explain a breach
+    shutil.rmtree(results, ignore_errors=True)
+    results.mkdir(parents=True)
+    if races_json and Path(races_json).exists():
+        shutil.copy(races_json, results / "races.json")
+    with contextlib.ExitStack() as stack:
+        if not host:
+            app = stack.enter_context(served_app(db=db, workers=workers, web_workers=2, inject=inject, fixes=fixes,
+                                                 log=log or subprocess.DEVNULL))
+            host, token = app.url, app.token
+        argv = locust_command(scenario, host, users, spawn_rate or max(1, users // 4), run_time, results, processes)
+        print(f"racelab load: {scenario} with {users} users for {run_time} against {host}"
+              f"{' (inject ' + inject + ')' if inject else ''}{' (fixes ' + fixes + ')' if fixes != 'all' else ''}",
+              flush=True)
+        subprocess.run(argv, cwd=ROOT, env={**os.environ, "RACELAB_TOKEN": token}, check=False,
+                       timeout=seconds(run_time) + 180)
+    verdict, _ = write_report(results, out)
     line = headline(verdict)
     for breach in verdict.breaches():
         print(f"  ✗ {breach}", flush=True)

@@ -35,7 +35,14 @@ class ImportMultiPartParser(DRFMultiPartParser):
         try:
             data, files = _NameCheckingParser(meta, stream, request.upload_handlers, encoding).parse()
         except BadImport as exc:
+            _drain(stream)
             raise ParseError(str(exc))
         except MultiPartParserError as exc:
             raise ParseError(f"The upload is not valid multipart form data ({exc}). Send files as multipart/form-data.")
         return DataAndFiles(data, files)
+
+
+def _drain(stream, chunk=64 * 1024):
+    """Read what is left of the request body, so the 400 reaches a client that is still sending."""
+    while stream.read(chunk):
+        pass
