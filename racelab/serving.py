@@ -72,10 +72,11 @@ def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=
                                env=env, check=True, capture_output=True, text=True).stdout.strip()
         app = ServedApp(url=f"http://127.0.0.1:{port}", token=token, env=env)
         stack.callback(_stop, app.processes)
+        # keep-alive outlasts any client's idle time: no server close racing a reused connection's request.
         app.processes.append(subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "label_studio.core.wsgi:application", "--bind", f"127.0.0.1:{port}",
              "--workers", str(web_workers), "--threads", "4", "--timeout", "120", "--log-level", "warning",
-             "--keep-alive", "75"]  # longer than any client idles: no close-while-sending race on reuse,
+             "--keep-alive", "75"],
             env=env, stdout=log, stderr=log))
         for _ in range(workers):
             app.processes.append(subprocess.Popen([*manage, "rqworker", "high", "default", "low", "--with-scheduler",
