@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])")
 PYTEST_ARGS ?=
 
-.PHONY: run test test-postgres test-sqlite install clean
+.PHONY: run serve test test-postgres test-sqlite load install clean
 
 install: $(STAMP)
 
@@ -17,9 +17,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test,services]"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-## make run: serve the bundled app on http://127.0.0.1:8080 with PostgreSQL, Redis and rq workers it starts.
+## make run: the races in both modes, a short load run of every scenario, and the gated report
+## (reports/latest/report.html), all on PostgreSQL, Redis and rq workers it starts itself.
 run: $(STAMP)
+	$(BIN)/racelab run
+
+## make serve: serve the bundled app on http://127.0.0.1:8080 until Ctrl-C.
+serve: $(STAMP)
 	$(BIN)/racelab serve --port $${PORT:-8080}
+
+## make load: the short gated load run CI does after the tests.
+load: $(STAMP)
+	$(BIN)/racelab load --scenario all --users $${USERS:-10} --run-time $${RUN_TIME:-30s}
 
 ## make test: the whole suite on PostgreSQL, then on SQLite, two processes each.
 test: test-postgres test-sqlite

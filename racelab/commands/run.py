@@ -1,0 +1,36 @@
+"""Do it all (what `make run` does): the races in both modes, a short load run of every scenario, one gated report.
+
+The races run on the scenarios (``racelab races``), the load on the bundled app
+served for it (``racelab load``); both results go into one report under
+``reports/latest/`` whose gates decide the exit code.
+"""
+import argparse
+from pathlib import Path
+
+from racelab.commands import races
+from racelab.loadrun import LoadError, load_and_report
+
+
+def add_arguments(parser):
+    parser.add_argument("--seeds", type=int, default=3, help="Seeded runs per race and mode (default 3).")
+    parser.add_argument("--races-db", default="sqlite", help="Database of the race scenarios (default sqlite).")
+    parser.add_argument("--users", type=int, default=20, help="Concurrent load users (default 20).")
+    parser.add_argument("--run-time", default="30s", help="Length of the load run (default 30s).")
+    parser.add_argument("--db", default="postgres", help="Database of the served app under load (default postgres).")
+    parser.add_argument("--out", default="reports/latest", help="Report folder (default reports/latest).")
+
+
+def run(args):
+    races_json = Path(args.out) / "races.json"
+    race_args = argparse.Namespace(mode="both", only="", seeds=args.seeds, seed=None, db=args.races_db, workers=2,
+                                   no_scheduler=False, output=races_json)
+    races_code = races.run(race_args)
+    print()
+    try:
+        load_code, headline = load_and_report(scenario="all", users=args.users, run_time=args.run_time, db=args.db,
+                                              races_json=races_json, out=args.out)
+    except LoadError as exc:
+        print(f"racelab run: {exc}")
+        return 2
+    print(f"\nracelab run: {headline}\n  open {Path(args.out).resolve() / 'report.html'}")
+    return races_code or load_code
