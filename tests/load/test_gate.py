@@ -1,0 +1,39 @@
+"""The load gate: clean with every fix on, breached — naming the anomaly — with a fix off and delays injected."""
+import json
+
+import pytest
+
+from racelab.loadrun import load_and_report
+
+
+@pytest.fixture
+def served_db(request):
+    """The database kind of this test run (``--db``), for the app the load test serves."""
+    db = request.config.getoption("db")
+    return db if db in ("sqlite", "postgres") else "postgres"
+
+
+def run_load(tmp_path, served_db, **options):
+    code, headline = load_and_report(scenario="uploads", users=4, run_time="12s", db=served_db, workers=2,
+                                     out=tmp_path, **options)
+    return code, headline, json.loads((tmp_path / "summary.json").read_text())
+
+
+def test_the_gate_fails_naming_the_anomaly_when_a_fix_is_off_under_load(tmp_path, served_db):
+    code, headline, summary = run_load(tmp_path, served_db, fixes="none", inject="commit=100ms,worker=200ms")
+
+    assert code == 1, headline
+    assert summary["metrics"]["anomalies"] > 0
+    names = set(summary["metrics"]["anomalies_by_name"])
+    assert names & {"no_poll_url", "zero_tasks_after_done", "completed_before_tasks", "task_count_mismatch"}, names
+    assert "anomalies" in (tmp_path / "summary.md").read_text()
+    assert "<failure" in (tmp_path / "junit.xml").read_text()
+
+
+def test_the_correctness_gates_pass_with_every_fix_on(tmp_path, served_db):
+    _, _, summary = run_load(tmp_path, served_db)
+
+    # Speed is the benchmark's and CI's load run's to judge, not a timed test's: every other gate must pass.
+    judged = {gate["key"]: gate["status"] for gate in summary["gates"] if gate["key"] != "time_to_display_p95_ms"}
+    assert set(judged.values()) <= {"pass", "skipped"}, (tmp_path / "summary.md").read_text()
+    assert judged["anomalies"] == "pass" and judged["task_count_accuracy_pct"] == "pass"
