@@ -16,8 +16,9 @@ from harness.checker import Checker, all_completed
 from harness.history import History
 from harness.remote import RemoteSyncPoints
 from harness.runner import run_concurrently
+from harness.rules import format_trace
 from harness.scheduler import Scheduler
-from harness.syncpoints import SyncPoints, format_trace
+from harness.syncpoints import SyncPoints
 
 __all__ = ["sync_points", "remote_sync_points", "race_history", "race_checker", "race_scheduler",
            "concurrently", "_race_seed", "_racelab_actor_teardown", "_racelab_redis_url"]

@@ -21,7 +21,7 @@ import dataclasses
 import os
 import re
 
-from harness.syncpoints import Action, Point, Rules
+from harness.rules import Action, Point, Rules
 
 __all__ = ["POINTS", "VALUES", "ENV", "Injection", "InjectedFault", "InjectedRedisDown", "parse", "rules",
            "rules_from_env", "apply", "drop_db_connection"]

@@ -23,7 +23,8 @@ import time
 import uuid
 
 from harness import inject
-from harness.syncpoints import Action, BaseSyncPoints, Hit, Rules, SyncPoints, Wait, point
+from harness.rules import Action, Hit, Rules, Wait, point
+from harness.syncpoints import BaseSyncPoints, SyncPoints
 
 __all__ = ["RemoteSyncPoints", "from_env", "install_from_env", "ENV_URL", "ENV_NAMESPACE", "ENV_ACTOR"]
 

@@ -30,8 +30,8 @@ import random
 import re
 import threading
 
+from harness.rules import Wait
 from harness.runner import ActorError, ActorTimeout, RunResult, run_concurrently
-from harness.syncpoints import Wait
 from label_studio.core import race
 
 __all__ = ["Scheduler", "Decision", "STRATEGIES", "replay_command"]
