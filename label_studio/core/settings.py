@@ -80,7 +80,9 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{RACELAB_HOME / 'racelab.sqlite3'}",
-        conn_max_age=0,
+        # Reuse connections across requests and jobs: a new PostgreSQL connection forks a backend.
+        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", 60)),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
