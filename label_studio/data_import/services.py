@@ -408,11 +408,11 @@ def _finish_import_if_done(import_id):
         project_import = ProjectImport.objects.select_for_update().filter(id=import_id).first()
         if project_import is None or project_import.status in ProjectImport.FINAL:
             return
-        uploads = FileUpload.objects.filter(project_import_id=import_id, parent=None)
-        if uploads.exclude(status__in=FileUpload.FINAL).exists() or uploads.filter(
-                is_parent_document=True, pages_done__lt=F("pages_total")).exists():
+        uploads = list(FileUpload.objects.filter(project_import_id=import_id, parent=None).only(
+            "status", "is_parent_document", "pages_done", "pages_total", "original_name", "file", "error_message"))
+        if any(fu.status not in FileUpload.FINAL or fu.pages_done < fu.pages_total for fu in uploads):
             return
-        failed = [fu.error_message for fu in uploads.filter(status=FileUpload.FAILED)]
+        failed = [fu.error_message for fu in uploads if fu.status == FileUpload.FAILED]
         tasks = Task.objects.filter(Q(file_upload__project_import_id=import_id)
                                     | Q(file_upload__parent__project_import_id=import_id))
         project_import.task_count = tasks.count() + len(project_import.tasks or [])
