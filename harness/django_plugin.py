@@ -80,14 +80,17 @@ def redis_url():
 
 @pytest.fixture
 def use_redis(redis_url, settings):
-    """Point the app's RQ queues at the run's Redis for this test, emptied first.
+    """Point the app's RQ queues at the run's Redis for this test, its RQ keys emptied first.
 
     Without it, tests run jobs inline after commit (no Redis). With it, jobs go
     to Redis and need a worker: ask for ``rq_worker_thread`` or ``rq_worker_process``.
     """
     import redis
 
-    redis.Redis.from_url(redis_url).flushdb()
+    client = redis.Redis.from_url(redis_url)
+    stale = list(client.scan_iter("rq:*", count=1000))  # RQ's keys only: remote sync points share this database
+    if stale:
+        client.delete(*stale)
     settings.REDIS_URL = redis_url
     settings.RQ_QUEUES = {name: {"URL": redis_url, "DEFAULT_TIMEOUT": 600} for name in ("high", "default", "low")}
     return redis_url

@@ -216,12 +216,23 @@ def pytest_command(races=RACES, modes=MODES, seeds=1, seed=None, db="sqlite", wo
     return argv + list(extra)
 
 
+def child_env(**extra):
+    """Return the environment of a child pytest run: ours, less pytest-xdist's worker variables.
+
+    A child started from an xdist worker would otherwise believe it is a worker
+    itself, and skip starting the services its own ``--db`` asks for.
+    """
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_XDIST_")}
+    env.pop("PYTEST_CURRENT_TEST", None)
+    return {**env, **extra}
+
+
 def run(race, mode, seed, db="sqlite") -> Outcome:
     """Replay one scenario run (``race`` in ``mode`` with ``seed``) in a pytest subprocess; return its outcome."""
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp) / "results.jsonl"
         argv = pytest_command([race], [mode], seeds=1, seed=seed, db=db, workers=0, scheduler=False)
-        subprocess.run(argv, cwd=ROOT, env={**os.environ, RESULTS_ENV: str(results)},
+        subprocess.run(argv, cwd=ROOT, env=child_env(**{RESULTS_ENV: str(results), "RACELAB_HOME": tmp}),
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         lines = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
     if not lines:

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from scenarios.common import MODES, RACES, RESULTS_ENV, ROOT, pytest_command
+from scenarios.common import MODES, RACES, RESULTS_ENV, ROOT, child_env, pytest_command
 
 DEFAULT_OUTPUT = ROOT / "reports" / "latest" / "races.json"
 SCHEDULED = {"R1": 5, "R11": 5}  # fixed-mode scheduler tests and their marker runs
@@ -144,7 +144,7 @@ def run(args):
     argv = pytest_command(races, modes, seeds=args.seeds, seed=args.seed, db=args.db, workers=args.workers,
                           scheduler=scheduler)
     # A private RACELAB_HOME: the SQLite test databases of this run collide with nobody else's.
-    env = {**os.environ, RESULTS_ENV: str(results), "RACELAB_HOME": str(work / "home")}
+    env = child_env(**{RESULTS_ENV: str(results), "RACELAB_HOME": str(work / "home")})
     expected = _expected_runs(races, modes, args.seeds, scheduler)
     print(f"racelab races: {', '.join(races)} × {'/'.join(modes)} × {args.seeds} seed(s) on {args.db} "
           f"({expected} runs, {args.workers or 1} worker(s))", flush=True)
