@@ -23,6 +23,7 @@ from label_studio.core.fixes import fixes_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 RACELAB_HOME = Path(os.environ.get("RACELAB_HOME", Path.cwd() / ".racelab"))
+RACELAB_HOME.mkdir(parents=True, exist_ok=True)  # SQLite files and media live here; a fresh checkout has none
 
 
 def _env_bool(name, default):
