@@ -278,3 +278,25 @@ def list_uploads(history, process, project):
         op.ok(seen)
     race_point("reader.listed", reader=process)
     return seen
+
+
+def recover(history, eventually):
+    """Run the reconciler as ``reconciler#1`` (recorded in ``history``); wait for each import it re-dispatched to end."""
+    from label_studio.data_import import services
+    from label_studio.data_import.models import ProjectImport
+
+    with history.op("reconciler#1", "reconcile") as op:
+        done = op.ok(services.reconcile(stuck_after=0)).value
+    for import_id in done["imports"]:
+        eventually(lambda: ProjectImport.objects.get(id=import_id).status in ProjectImport.FINAL, 30,
+                   f"re-dispatched import {import_id} to finish")
+    return done
+
+
+def recovery_state(project, project_import, count):
+    """Return the final state the recovery invariants read: imports, uploads and each file's expected tasks."""
+    from label_studio.data_import.models import ProjectImport
+
+    imports = {row["id"]: row for row in ProjectImport.objects.filter(project=project).values("id", "status")}
+    return {"imports": imports, "uploads": uploads_state(project),
+            "expected_tasks": {fu_id: count for fu_id in project_import.file_upload_ids}}

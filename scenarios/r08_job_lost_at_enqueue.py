@@ -18,8 +18,7 @@ turns off the pair, and R8 is the one this scenario targets.
 import pytest
 
 from label_studio.data_import import services
-from label_studio.data_import.models import ProjectImport
-from scenarios.common import MODES, RUN_IMPORT, json_upload, record_jobs, uploads_state
+from scenarios.common import MODES, RUN_IMPORT, json_upload, record_jobs, recover, recovery_state
 from scenarios.invariants import completed_imports_have_all_tasks, no_import_stuck_after_recovery
 
 RACE = "R8"
@@ -41,13 +40,7 @@ def test_r8_job_lost_at_enqueue(mode, scenario, project, user, settings, sync_po
         op.ok({"import": project_import.id})
     settings.RQ_QUEUES = good_queues
 
-    with scenario.history.op("reconciler#1", "reconcile") as op:
-        done = op.ok(services.reconcile(stuck_after=0)).value
-    for import_id in done["imports"]:
-        eventually(lambda: ProjectImport.objects.get(id=import_id).status in ProjectImport.FINAL, 30,
-                   f"re-dispatched import {import_id} to finish")
+    recover(scenario.history, eventually)
 
-    imports = {row["id"]: row for row in ProjectImport.objects.filter(project=project).values("id", "status")}
-    state = {"imports": imports, "uploads": uploads_state(project),
-             "expected_tasks": {fu_id: count for fu_id in project_import.file_upload_ids}}
+    state = recovery_state(project, project_import, count)
     scenario.check(state, no_import_stuck_after_recovery, completed_imports_have_all_tasks)

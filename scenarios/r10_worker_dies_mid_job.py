@@ -20,8 +20,8 @@ the stale claim released, the re-run completes the upload.
 import pytest
 
 from label_studio.data_import import services
-from label_studio.data_import.models import ProjectImport
-from scenarios.common import MODES, RUN_IMPORT, WorkerKilled, json_upload, list_uploads, record_jobs, uploads_state
+from scenarios.common import (MODES, RUN_IMPORT, WorkerKilled, json_upload, list_uploads, record_jobs, recover,
+                              recovery_state)
 from scenarios.invariants import completed_imports_have_all_tasks, no_import_stuck_after_recovery, no_partial_tasks_visible
 
 RACE = "R10"
@@ -54,13 +54,7 @@ def test_r10_worker_dies_mid_job(mode, scenario, project, user, sync_points, rq_
     sync_points.wait(("job.end", {"job": RUN_IMPORT, "ok": False}))
     list_uploads(scenario.history, "reader#1", project)
 
-    with scenario.history.op("reconciler#1", "reconcile") as op:
-        done = op.ok(services.reconcile(stuck_after=0)).value
-    for import_id in done["imports"]:
-        eventually(lambda: ProjectImport.objects.get(id=import_id).status in ProjectImport.FINAL, 30,
-                   f"re-dispatched import {import_id} to finish")
+    recover(scenario.history, eventually)
 
-    imports = {row["id"]: row for row in ProjectImport.objects.filter(project=project).values("id", "status")}
-    state = {"imports": imports, "uploads": uploads_state(project),
-             "expected_tasks": {fu_id: count for fu_id in project_import.file_upload_ids}}
+    state = recovery_state(project, project_import, count)
     scenario.check(state, no_partial_tasks_visible, no_import_stuck_after_recovery, completed_imports_have_all_tasks)
