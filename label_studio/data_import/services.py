@@ -276,8 +276,11 @@ def _claim(file_upload_id):
 
 
 def _process_file_upload(file_upload):
-    """Parse one file upload and commit its tasks with its completion, or mark it failed."""
-    if not _claim(file_upload.id):
+    """Parse one file upload and commit its tasks with its completion, or mark it failed.
+
+    A PDF already fanned out is left to its page jobs: a re-run never splits it twice.
+    """
+    if file_upload.is_parent_document or not _claim(file_upload.id):
         return
     name = file_upload.file_name
     try:
@@ -569,12 +572,14 @@ def reconcile(stuck_after=None, import_ids=None):
         pages = pages.filter(project_import_id__in=import_ids)
     done = {"imports": [], "pages": [], "released": []}
     if fix_enabled("R10"):
-        stale = FileUpload.objects.filter(claimed_at__lt=cutoff).exclude(status__in=FileUpload.FINAL)
+        # A released upload keeps its status (it never moves backwards); the next claim takes it again.
+        # A fanned-out PDF parent is not stale: its pages finish it.
+        stale = FileUpload.objects.filter(claimed_at__lt=cutoff, is_parent_document=False).exclude(
+            status__in=FileUpload.FINAL)
         if import_ids is not None:
             stale = stale.filter(project_import_id__in=import_ids)
         for fu in stale:
-            if FileUpload.objects.filter(id=fu.id, claimed_at=fu.claimed_at).update(
-                    claimed_at=None, status=FileUpload.PENDING):
+            if FileUpload.objects.filter(id=fu.id, claimed_at=fu.claimed_at).update(claimed_at=None):
                 done["released"].append(fu.id)
         ProjectImport.objects.filter(id__in=imports.filter(status=ProjectImport.IN_PROGRESS).values("id")).update(
             status=ProjectImport.CREATED)

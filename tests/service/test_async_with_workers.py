@@ -56,3 +56,21 @@ def test_a_job_lost_at_enqueue_is_recovered_by_the_reconciler(api, project, sett
 
     assert final_import(api, body, eventually)["task_count"] == 10
     assert FileUpload.objects.get(id=body["file_upload_ids"][0]).status == "completed"
+
+
+def test_a_rerun_after_the_fan_out_never_splits_a_pdf_twice(api, project, use_redis):
+    body = import_async(api, project, named("doc.pdf", pdf_bytes(3)))  # jobs wait in Redis: no worker
+    services.run_import(body["import"])  # the fan-out, as a worker that then dies would leave it
+    parent = FileUpload.objects.get(id=body["file_upload_ids"][0])
+
+    recovered = services.reconcile(stuck_after=0)
+    services.run_import(body["import"])  # the re-dispatched run
+
+    assert recovered["imports"] == [body["import"]] and parent.id not in recovered["released"]
+    pages = list(FileUpload.objects.filter(parent=parent).order_by("page_number"))
+    assert [page.page_number for page in pages] == [1, 2, 3]
+    for page in pages:
+        services.process_pdf_page(page.id)
+    assert api.get(body["poll_url"]).json()["status"] == "completed"
+    assert FileUpload.objects.get(id=parent.id).status == "completed"
+    assert Task.objects.filter(project=project).count() == 3
