@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from label_studio.core.events import event
 from label_studio.core.fixes import fix_enabled
-from label_studio.core.jobs import job, start_job_async_or_sync
+from label_studio.core.jobs import job, redis_configured, start_job_async_or_sync
 from label_studio.core.race import race_point
 from label_studio.data_import.models import FileUpload, ProjectImport
 from label_studio.data_import.parsers import (
@@ -188,7 +188,7 @@ def start_async_import(project, user, uploads, body_tasks=None):
             project_import.file_upload_ids = [fu.id for fu in file_uploads]
             project_import.job_id = start_job_async_or_sync(run_import, project_import.id, queue_name="high")
             project_import.save(update_fields=["file_upload_ids", "job_id"])
-            if fix_enabled("R8"):
+            if fix_enabled("R8") and redis_configured():  # inline jobs cannot be lost between commit and enqueue
                 start_job_async_or_sync(reconcile_import, project_import.id, queue_name="low",
                                         in_seconds=settings.IMPORT_STUCK_AFTER_SECONDS)
             race_point("import.async_before_commit", import_id=project_import.id)
