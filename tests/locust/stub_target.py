@@ -146,7 +146,7 @@ class _Handler(BaseHTTPRequestHandler):
         if st.sync_delay and not is_async:
             for uid, count in zip(ids, counts):
                 st.uploads[uid].update(task_count=0, late=True)
-            time.sleep(st.sync_delay)
+            time.sleep(st.sync_delay)  # sleep-ok: the stub server models a slow commit; it orders no actor
             for uid, count in zip(ids, counts):
                 st.uploads[uid].update(task_count=count, late=False)
         st.projects[pid]["task_number"] += sum(counts)
