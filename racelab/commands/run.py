@@ -13,7 +13,8 @@ from racelab.loadrun import LoadError, load_and_report
 
 def add_arguments(parser):
     parser.add_argument("--seeds", type=int, default=3, help="Seeded runs per race and mode (default 3).")
-    parser.add_argument("--races-db", default="sqlite", help="Database of the race scenarios (default sqlite).")
+    parser.add_argument("--races-db", default="postgres",
+                        help="Database of the race scenarios (default postgres, where every race can happen).")
     parser.add_argument("--users", type=int, default=10, help="Concurrent load users (default 10).")
     parser.add_argument("--run-time", default="30s", help="Length of the load run (default 30s).")
     parser.add_argument("--db", default="postgres", help="Database of the served app under load (default postgres).")
