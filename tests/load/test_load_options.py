@@ -1,0 +1,42 @@
+"""racelab load's options: bounded runs, loopback targets, and errors that say what to change."""
+import pytest
+
+from racelab.loadrun import LoadError, check_host, load_and_report, locust_command, seconds
+
+
+@pytest.mark.parametrize("text, expected", [("60s", 60), ("2m", 120), ("1h30m", 5400), ("45", 45)])
+def test_durations_read_like_locusts(text, expected):
+    assert seconds(text) == expected
+
+
+def test_a_bad_duration_says_how_to_write_one():
+    with pytest.raises(LoadError, match="write e.g. 60s"):
+        seconds("soon")
+
+
+@pytest.mark.parametrize("host", ["http://127.0.0.1:8080", "http://localhost:9000", "http://[::1]:80"])
+def test_loopback_targets_are_allowed(host):
+    check_host(host, allow_remote=False)
+
+
+def test_other_targets_need_an_explicit_allowance():
+    with pytest.raises(LoadError, match="--allow-remote-host"):
+        check_host("http://10.0.0.5:8080", allow_remote=False)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"users": 0}, "--users 0 is out of bounds"),
+    ({"users": 501}, "--users 501 is out of bounds"),
+    ({"run_time": "2h"}, "--run-time 2h is out of bounds"),
+    ({"host": "http://127.0.0.1:1", "token": ""}, "needs its API token"),
+    ({"host": "http://127.0.0.1:1", "token": "k", "fixes": "none"}, "change the served app only"),
+])
+def test_unbounded_or_inconsistent_runs_are_refused_before_anything_starts(options, message, monkeypatch, tmp_path):
+    monkeypatch.delenv("RACELAB_TOKEN", raising=False)
+    with pytest.raises(LoadError, match=message):
+        load_and_report(out=tmp_path, **options)
+
+
+def test_an_unknown_scenario_lists_the_known_ones(tmp_path):
+    with pytest.raises(LoadError, match="uploads, batch, pdf, mixed, rapid or all"):
+        locust_command("soak", "http://127.0.0.1:1", 1, 1, "1s", tmp_path)
