@@ -117,8 +117,11 @@ class History:
         """
         return _Operation(self, process, f, value, reraise)
 
-    def pairs(self) -> list[tuple[Op, Op | None]]:
-        """Return each invocation with its completion (None while none was recorded)."""
+    def pairs(self, f: str | None = None, *, ok: bool = False) -> list[tuple[Op, Op | None]]:
+        """Return each invocation with its completion (None while none was recorded).
+
+        ``f`` keeps only the operations of that name; ``ok=True`` only those that completed ok.
+        """
         pairs, open_ = [], {}
         for op in list(self.ops):
             if op.type == "invoke":
@@ -126,7 +129,8 @@ class History:
                 pairs.append([op, None])
             elif op.process in open_:
                 pairs[open_.pop(op.process)][1] = op
-        return [tuple(p) for p in pairs]
+        return [(inv, done) for inv, done in pairs
+                if (f is None or inv.f == f) and (not ok or (done is not None and done.type == "ok"))]
 
     def __iter__(self):
         return iter(list(self.ops))

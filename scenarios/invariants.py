@@ -18,22 +18,14 @@ RUN_IMPORT = "label_studio.data_import.services.run_import"
 STATES = ("pending", "processing", "completed", "failed")
 
 
-def _ok(history, f):
-    return [(inv, done) for inv, done in history.pairs() if inv.f == f and done is not None and done.type == "ok"]
-
-
-def _ops(history, f):
-    return [(inv, done) for inv, done in history.pairs() if inv.f == f]
-
-
 # --- R1 -------------------------------------------------------------------------------------------
 
 
 def sync_upload_has_all_its_tasks(history, state=None):
     """R1: a reader never sees a synchronously imported file upload without all its tasks."""
     anomalies = []
-    imports = _ok(history, "sync import")
-    for r_inv, r_done in _ok(history, "list uploads"):
+    imports = history.pairs("sync import", ok=True)
+    for r_inv, r_done in history.pairs("list uploads", ok=True):
         for i_inv, i_done in imports:
             expected = i_done.value["tasks_per_upload"]
             for fu_id, want in expected.items():
@@ -53,7 +45,8 @@ def sync_upload_has_all_its_tasks(history, state=None):
 def job_never_precedes_its_commit(history, state):
     """R2: a worker never looks up a row its enqueuer has not committed (from the sync-points trace)."""
     trace, anomalies = state["trace"], []
-    requests = {op.value.get("import"): (inv, op) for inv, op in _ok(history, "async import") if isinstance(op.value, dict)}
+    requests = {op.value.get("import"): (inv, op) for inv, op in history.pairs("async import", ok=True)
+                if isinstance(op.value, dict)}
     for index, hit in enumerate(trace):
         if hit["point"] != "import.async_before_commit":
             continue
@@ -82,7 +75,7 @@ def job_never_precedes_its_commit(history, state):
 def pdf_fan_in_is_exact(history, state):
     """R3: parent completed ⇔ all pages completed; pages_done and the parent's count equal the pages'."""
     uploads, anomalies = state["uploads"], []
-    jobs = [pair for pair in _ops(history, "process_pdf_page")]
+    jobs = history.pairs("process_pdf_page")
     names = " and ".join(f"{inv.process}'s process_pdf_page({_short(inv.value)})" for inv, _ in jobs) or "the page jobs"
     for parent_id, parent in uploads.items():
         pages = [fu for fu in uploads.values() if fu["parent"] == parent_id]
@@ -110,7 +103,7 @@ def pdf_fan_in_is_exact(history, state):
 def no_job_for_a_rolled_back_transaction(history, state):
     """R4: no job is sent, delayed or not, for a transaction that rolled back."""
     anomalies = []
-    for inv, done in _ops(history, "async import"):
+    for inv, done in history.pairs("async import"):
         if done is None or done.type == "ok":
             continue
         for job in state["sent_jobs"]:
@@ -127,7 +120,7 @@ def no_job_for_a_rolled_back_transaction(history, state):
 def status_tells_processing_from_empty(history, state):
     """R5: every upload reports one of the four states, and ``completed`` only once its tasks are visible."""
     uploads, anomalies = state["uploads"], []
-    for r_inv, r_done in _ok(history, "list uploads"):
+    for r_inv, r_done in history.pairs("list uploads", ok=True):
         for fu_id, seen in r_done.value.items():
             final = uploads.get(int(fu_id))
             if seen["status"] not in STATES:
@@ -148,8 +141,8 @@ def status_tells_processing_from_empty(history, state):
 def listed_count_is_committed_count(history, state):
     """R6: a listing read after the import finished reports the committed count of every upload."""
     uploads, anomalies = state["uploads"], []
-    finished = [done for _, done in _ok(history, "run_import")]
-    for r_inv, r_done in _ok(history, "list uploads"):
+    finished = [done for _, done in history.pairs("run_import", ok=True)]
+    for r_inv, r_done in history.pairs("list uploads", ok=True):
         if not finished or r_inv.time < max(d.time for d in finished):
             continue
         for fu_id, seen in r_done.value.items():
@@ -168,7 +161,7 @@ def listed_count_is_committed_count(history, state):
 def client_reaches_completed(history, state):
     """R7: a client that follows only the import response reaches ``completed`` with the right counts."""
     anomalies = []
-    for inv, done in _ops(history, "follow import"):
+    for inv, done in history.pairs("follow import"):
         want = inv.value["tasks"]
         if done is None or done.type != "ok":
             anomalies.append(Anomaly("client_reaches_completed", (
@@ -188,7 +181,7 @@ def client_reaches_completed(history, state):
 def no_import_stuck_after_recovery(history, state):
     """R8/R10: after the reconciler and a worker, every import and file upload is ``completed`` or ``failed``."""
     anomalies = []
-    recon = _ok(history, "reconcile")
+    recon = history.pairs("reconcile", ok=True)
     by = (f"{recon[-1][0].process}'s reconcile (which re-dispatched {_short(recon[-1][1].value)})"
           if recon else "recovery")
     for import_id, row in state["imports"].items():
@@ -207,7 +200,7 @@ def no_import_stuck_after_recovery(history, state):
 def completed_imports_have_all_tasks(history, state):
     """R8/R9/R10: a completed upload has exactly the tasks of its file, no fewer, no duplicates."""
     anomalies = []
-    jobs = [inv for inv, _ in _ops(history, "run_import")]
+    jobs = [inv for inv, _ in history.pairs("run_import")]
     names = " and ".join(f"{inv.process}'s run_import" for inv in jobs) or "the jobs"
     for fu_id, want in state["expected_tasks"].items():
         fu = state["uploads"][fu_id]
@@ -222,7 +215,7 @@ def completed_imports_have_all_tasks(history, state):
 def no_partial_tasks_visible(history, state):
     """R10: a reader sees all of an upload's tasks or none of them, also after a worker died mid-job."""
     anomalies = []
-    for r_inv, r_done in _ok(history, "list uploads"):
+    for r_inv, r_done in history.pairs("list uploads", ok=True):
         for fu_id, seen in r_done.value.items():
             want = state["expected_tasks"].get(int(fu_id))
             if want is not None and seen["task_count"] not in (0, want):
@@ -238,7 +231,7 @@ def no_partial_tasks_visible(history, state):
 def inner_ids_unique(history, state):
     """R11: task inner ids are unique within a project, and the project's count is exact."""
     anomalies = []
-    imports = [pair for pair in _ok(history, "sync import")]
+    imports = history.pairs("sync import", ok=True)
     names = " and ".join(f"{inv.process}'s sync import" for inv, _ in imports) or "the imports"
     counts = Counter(state["inner_ids"])
     duplicated = sorted(i for i, n in counts.items() if n > 1)

@@ -157,10 +157,6 @@ def final_state(project, expected_tasks):
 # --- invariants: (history, state) -> [Anomaly] ---------------------------------------------------
 
 
-def _ok(history, f):
-    return [(inv, done) for inv, done in history.pairs() if inv.f == f and done is not None and done.type == "ok"]
-
-
 def every_import_completed(history, state):
     """Every import and every file upload (pages too) ends ``completed``: none stuck, none failed."""
     anomalies = []
@@ -214,8 +210,8 @@ def project_tasks_exact(history, state):
 def acknowledged_imports_are_read_whole(history, state):
     """Read-your-writes: a listing begun after a sync import returned sees its uploads completed, with all tasks."""
     anomalies = []
-    reads = _ok(history, "list uploads")
-    for w_inv, w_done in _ok(history, "sync import"):
+    reads = history.pairs("list uploads", ok=True)
+    for w_inv, w_done in history.pairs("sync import", ok=True):
         for r_inv, r_done in reads:
             if r_inv.time <= w_done.time:
                 continue
@@ -233,7 +229,7 @@ def acknowledged_imports_are_read_whole(history, state):
 def completed_import_polled_whole(history, state):
     """A poller never sees an import ``completed`` with fewer tasks than it ends with."""
     anomalies = []
-    for r_inv, r_done in _ok(history, "poll imports"):
+    for r_inv, r_done in history.pairs("poll imports", ok=True):
         for import_id, seen in r_done.value.items():
             final = state["imports"].get(int(import_id))
             if final and seen["status"] == "completed" and seen["task_count"] != final["task_count"]:
@@ -246,7 +242,7 @@ def completed_import_polled_whole(history, state):
 def no_partial_upload_visible(history, state):
     """A reader sees all of a (non-PDF) file upload's tasks or none of them, whatever its status."""
     anomalies = []
-    for r_inv, r_done in _ok(history, "list uploads"):
+    for r_inv, r_done in history.pairs("list uploads", ok=True):
         for fu_id, seen in r_done.value.items():
             want = state["expected_tasks"].get(int(fu_id))
             pdf = state["uploads"].get(int(fu_id), {}).get("pages_total")
@@ -297,7 +293,7 @@ def async_importer(history, name, project, user, files, import_ids):
 
 def expected_tasks(history):
     """Return ``{file upload id: tasks}`` over every acknowledged sync and async import of ``history``."""
-    return {int(fu_id): tasks for f in ("sync import", "async import") for _, done in _ok(history, f)
+    return {int(fu_id): tasks for f in ("sync import", "async import") for _, done in history.pairs(f, ok=True)
             for fu_id, tasks in done.value["tasks_per_upload"].items()}
 
 
