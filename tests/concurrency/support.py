@@ -239,21 +239,6 @@ def completed_import_polled_whole(history, state):
     return anomalies
 
 
-def no_partial_upload_visible(history, state):
-    """A reader sees all of a (non-PDF) file upload's tasks or none of them, whatever its status."""
-    anomalies = []
-    for r_inv, r_done in history.pairs("list uploads", ok=True):
-        for fu_id, seen in r_done.value.items():
-            want = state["expected_tasks"].get(int(fu_id))
-            pdf = state["uploads"].get(int(fu_id), {}).get("pages_total")
-            if want is not None and not pdf and seen["task_count"] not in (0, want):
-                anomalies.append(Anomaly("no_partial_upload_visible", (
-                    f"{r_inv.process}'s list uploads at {r_done.at} saw {seen['task_count']} of file upload "
-                    f"{fu_id}'s {want} tasks ({seen['status']}): part of a unit of work was visible."),
-                    (r_inv, r_done)))
-    return anomalies
-
-
 # --- actors and checks ---------------------------------------------------------------------------
 
 

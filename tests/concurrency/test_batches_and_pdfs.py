@@ -12,11 +12,11 @@ import pytest
 
 from label_studio.data_import.services import Upload
 from scenarios.common import PROCESS_PDF_PAGE, RUN_IMPORT, json_upload, pdf_bytes, record_jobs
-from scenarios.invariants import pdf_fan_in_is_exact
+from scenarios.invariants import no_partial_tasks_visible, pdf_fan_in_is_exact
 from tests.concurrency.support import (
     DELAY, Finished, Reader, assert_delays_applied, async_importer, check,
     completed_import_polled_whole, every_import_completed, expected_tasks, final_state, imports_final, inject,
-    listed_counts_are_task_rows, no_partial_upload_visible, project_tasks_exact, sync_importer,
+    listed_counts_are_task_rows, project_tasks_exact, sync_importer,
 )
 from tests.concurrency.test_one_project import ASYNC_INVARIANTS, SYNC_INVARIANTS, api_import
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 BATCH = 1000
 PAGES = 50
 PDF_INVARIANTS = (every_import_completed, listed_counts_are_task_rows, project_tasks_exact, pdf_fan_in_is_exact,
-                  completed_import_polled_whole, no_partial_upload_visible)
+                  completed_import_polled_whole, no_partial_tasks_visible)
 
 
 def run_async_import_under_reader(concurrently, race_history, project, user, files):

@@ -11,12 +11,13 @@ import pytest
 from label_studio.data_import import services
 from scenarios.common import RUN_IMPORT, json_upload, record_jobs
 from scenarios.invariants import (
-    completed_imports_have_all_tasks, inner_ids_unique, status_tells_processing_from_empty, sync_upload_has_all_its_tasks,
+    completed_imports_have_all_tasks, inner_ids_unique, no_partial_tasks_visible, status_tells_processing_from_empty,
+    sync_upload_has_all_its_tasks,
 )
 from tests.concurrency.support import (
     CONCURRENT_UPLOADS, Finished, Reader, acknowledged_imports_are_read_whole, assert_delays_applied, async_importer,
     check, completed_import_polled_whole, every_import_completed, expected_tasks, final_state, imports_final, inject,
-    listed_counts_are_task_rows, no_partial_upload_visible, project_tasks_exact, sync_importer,
+    listed_counts_are_task_rows, project_tasks_exact, sync_importer,
 )
 from tests.conftest import json_tasks, named
 
@@ -27,9 +28,9 @@ RAPID_ASYNC_IMPORTS = 12
 
 SYNC_INVARIANTS = (every_import_completed, listed_counts_are_task_rows, project_tasks_exact, inner_ids_unique,
                    sync_upload_has_all_its_tasks, acknowledged_imports_are_read_whole,
-                   status_tells_processing_from_empty, no_partial_upload_visible)
+                   status_tells_processing_from_empty, no_partial_tasks_visible)
 ASYNC_INVARIANTS = (every_import_completed, listed_counts_are_task_rows, project_tasks_exact,
-                    completed_imports_have_all_tasks, status_tells_processing_from_empty, no_partial_upload_visible,
+                    completed_imports_have_all_tasks, status_tells_processing_from_empty, no_partial_tasks_visible,
                     completed_import_polled_whole)
 
 
