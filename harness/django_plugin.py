@@ -188,12 +188,6 @@ def rq_worker_thread(rq_worker_threads):
     return rq_worker_threads(1)[0]
 
 
-def _fixes_spec(fixes):
-    """Return the ``RACELAB_FIXES`` value that gives ``fixes`` ({fix: on}) to another process."""
-    on = [fix for fix, enabled in fixes.items() if enabled]
-    return "all" if len(on) == len(fixes) else ",".join(on) or "none"
-
-
 class ProcessWorkers:
     """Real ``rq worker`` processes (django-rq's ``rqworker``) on the test database and Redis."""
 
@@ -205,10 +199,11 @@ class ProcessWorkers:
         if connection.vendor == "sqlite":
             database_url = f"sqlite:///{db['NAME']}"
         else:
-            database_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+            password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+            database_url = f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+        # DJANGO_SETTINGS_MODULE comes with os.environ (pytest-django sets it from the ini or --ds).
         self.env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-                    "DJANGO_SETTINGS_MODULE": "label_studio.core.settings",
-                    "MEDIA_ROOT": str(settings.MEDIA_ROOT), "RACELAB_FIXES": _fixes_spec(settings.IMPORT_FIXES),
+                    "MEDIA_ROOT": str(settings.MEDIA_ROOT),
                     "RACE_CONTROLLER": "harness.django_points.install_from_env", **(extra_env or {})}
         self.count, self.processes = count, []
         self.log = tempfile.NamedTemporaryFile(prefix="racelab-rqworker-", suffix=".log", delete=False)
@@ -238,20 +233,34 @@ class ProcessWorkers:
 
 
 @pytest.fixture
-def rq_worker_process(use_redis, transactional_db, request):
+def rq_worker_env():
+    """A zero-argument function giving the app's own environment for worker processes (default: none).
+
+    Worker processes get the test database, Redis, ``MEDIA_ROOT`` and the race
+    controller by themselves; override this fixture in a conftest to pass the
+    test's app settings too (for example feature flags the test changed). It is
+    called as each ``rq_worker_process`` batch starts, so it sees the test's
+    settings as they are then.
+    """
+    return dict
+
+
+@pytest.fixture
+def rq_worker_process(use_redis, transactional_db, request, rq_worker_env):
     """A factory of real ``rq worker`` processes: ``rq_worker_process(count=1, env={})`` starts them.
 
     Each process is django-rq's ``rqworker`` (forking a work horse per job) on
     the test database and the test's Redis, with
     ``RACE_CONTROLLER=harness.django_points.install_from_env`` so that it obeys
-    ``RACELAB_INJECT`` and remote sync points passed in ``env``. Costs about a
-    second per start-up; all are stopped (SIGTERM, then SIGKILL) at teardown.
+    ``RACELAB_INJECT`` and remote sync points passed in ``env``, plus what
+    ``rq_worker_env`` adds. Costs about a second per start-up; all are stopped
+    (SIGTERM, then SIGKILL) at teardown.
     """
     _refuse_wrapping_transaction("rq_worker_process")
     started = []
 
     def start(count=1, env=None):
-        workers = ProcessWorkers(use_redis, count, env).start()
+        workers = ProcessWorkers(use_redis, count, {**rq_worker_env(), **(env or {})}).start()
         started.append(workers)
         return workers
 

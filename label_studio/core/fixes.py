@@ -43,6 +43,12 @@ def fixes_from_env(value):
     return {fix: fix in wanted for fix in FIXES}
 
 
+def fixes_spec(fixes):
+    """Return the ``RACELAB_FIXES`` value that gives ``fixes`` (``{fix: on}``) to another process."""
+    on = [fix for fix, enabled in fixes.items() if enabled]
+    return "all" if len(on) == len(fixes) else ",".join(on) or "none"
+
+
 def fix_enabled(fix):
     """Return True when ``fix`` (``"R1"`` … ``"R11"``) is on in ``settings.IMPORT_FIXES``.
 
