@@ -1,4 +1,5 @@
 """The import API: thin views over :mod:`label_studio.data_import.services`."""
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -36,8 +37,6 @@ def read_import_request(request):
 
 def wants_async(request):
     """Return the import mode: the ``async`` query parameter, else ``settings.IMPORT_ASYNC_DEFAULT``."""
-    from django.conf import settings
-
     value = request.query_params.get("async")
     if value is None:
         return settings.IMPORT_ASYNC_DEFAULT

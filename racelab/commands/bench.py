@@ -7,6 +7,7 @@ the last column, since absolute times move with the machine's load. Writes
 """
 import json
 import statistics
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -112,7 +113,7 @@ def run(args):
     results = {}
     for label, fixes in (("fixed", "all"), ("buggy", "none")):
         print(f"racelab bench: serving the app with fixes={fixes} ...", flush=True)
-        with served_app(db=args.db, workers=args.workers, fixes=fixes, log=open("/dev/null", "w")) as app:
+        with served_app(db=args.db, workers=args.workers, fixes=fixes, log=subprocess.DEVNULL) as app:
             results[label] = measure(app, args.uploads, args.repeat)
     print(f"\n{'figure':<24}{'fixed':>12}{'fixes off':>12}{'fixed/off':>11}")
     for key in results["fixed"]:
