@@ -106,7 +106,7 @@ class ImportUser(HttpUser):
         self.obs.count("imports_async")
         if mode == "sync":
             self.obs.notice("target answered ?async=false with an async import: it picks the mode itself")
-        state = self._follow(body, started)
+        state = self._follow(body, batch, started)
         if state is None:  # stuck: it may still write later
             self.ledger.unsure(batch.expected_tasks)
             return None
@@ -161,14 +161,14 @@ class ImportUser(HttpUser):
             return False
         if not isinstance(body, dict) or "import" not in body or "task_count" in body:
             return False
-        state = self._follow(body, time.monotonic(), expect_failure=True)
+        state = self._follow(body, batch, time.monotonic(), expect_failure=True)
         name = batch.files[0].name
         if state and state.get("status") == "failed" and name in (state.get("error") or ""):
             self.obs.count("bad_files_failed_async")
             return True
         return False
 
-    def _follow(self, body, started, expect_failure=False):
+    def _follow(self, body, batch, started, expect_failure=False):
         """Poll the async import until it is final; return its last state, or ``None`` if it stuck.
 
         A ``failed`` import is an anomaly unless ``expect_failure`` (a bad file's import).
@@ -198,12 +198,12 @@ class ImportUser(HttpUser):
                 if not expect_failure:
                     self.obs.count("jobs_failed")
                     record_anomaly(self.environment, "import_failed",
-                                   f"import {body.get('import')}: {state.get('error')}")
+                                   f"import {body.get('import')} of {batch.label}: {state.get('error')}")
                 return state
             if time.monotonic() + delay > deadline:
                 self.obs.count("jobs_stuck")
                 record_anomaly(self.environment, "stuck_import",
-                               f"import {body.get('import')} still {status!r} after {self.settings.import_deadline:g}s")
+                               f"import {body.get('import')} of {batch.label} still {status!r} after {self.settings.import_deadline:g}s")
                 return None
             time.sleep(delay)  # gevent's sleep under Locust: other users run meanwhile
             delay = min(delay * 2, POLL_MAX)

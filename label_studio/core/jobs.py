@@ -30,6 +30,25 @@ def redis_configured():
     return bool(settings.REDIS_URL)
 
 
+def queue(name):
+    """Return the RQ queue ``name`` on this process's shared connection to its Redis.
+
+    django-rq's ``get_queue`` opens a new connection pool on every call, which
+    costs a TCP connect and a handshake per enqueue; one pool per Redis URL is
+    reused here (redis-py pools are thread-safe and reset themselves after a fork).
+    """
+    import django_rq
+
+    return django_rq.get_queue(name, commit_mode="auto", connection=_connection(settings.RQ_QUEUES[name]["URL"]))
+
+
+@functools.lru_cache(maxsize=8)
+def _connection(url):
+    from redis import Redis
+
+    return Redis.from_url(url)
+
+
 def job_name(func):
     """Return the dotted path RQ uses for ``func``."""
     return f"{func.__module__}.{func.__qualname__}"
@@ -77,13 +96,11 @@ def _send(func, args, kwargs, queue_name, in_seconds, job_id):
         else:
             _run_inline(func, args, kwargs)
         return
-    import django_rq
-
-    queue = django_rq.get_queue(queue_name, commit_mode="auto")
+    target = queue(queue_name)
     if in_seconds > 0:
-        queue.enqueue_in(timedelta(seconds=in_seconds), func, *args, job_id=job_id, **kwargs)
+        target.enqueue_in(timedelta(seconds=in_seconds), func, *args, job_id=job_id, **kwargs)
     else:
-        queue.enqueue_call(func, args=args, kwargs=kwargs, job_id=job_id)
+        target.enqueue_call(func, args=args, kwargs=kwargs, job_id=job_id)
 
 
 def _run_inline(func, args, kwargs):

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from label_studio.core.jobs import redis_configured
+from label_studio.core.jobs import queue, redis_configured
 from label_studio.data_import.models import FileUpload, ProjectImport
 
 
@@ -47,14 +47,13 @@ def import_flow_metrics(stuck_after=None):
 def job_success_rate():
     """Return finished / (finished + failed) over RQ's registries, or over imports without Redis; None if none ran."""
     if redis_configured():
-        import django_rq
         from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
         finished = failed = 0
         for name in settings.RQ_QUEUES:
-            queue = django_rq.get_queue(name)
-            finished += FinishedJobRegistry(queue=queue).count
-            failed += FailedJobRegistry(queue=queue).count
+            rq_queue = queue(name)
+            finished += FinishedJobRegistry(queue=rq_queue).count
+            failed += FailedJobRegistry(queue=rq_queue).count
     else:
         finished = ProjectImport.objects.filter(status=ProjectImport.COMPLETED).count()
         failed = ProjectImport.objects.filter(status=ProjectImport.FAILED).count()
