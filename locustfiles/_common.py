@@ -42,12 +42,13 @@ class ImportUser(HttpUser):
     import; ``--async-ratio`` overrides both), ``shared_project`` (all users of
     the class in one process import into one project), ``project_total_check``
     (``False`` skips reading the project's total where the per-file counts can
-    be checked, to halve the reads) and ``display_metric`` (the name
-    time-to-display is recorded under).
+    be checked, to halve the reads), ``display_metric`` (the name
+    time-to-display is recorded under) and ``pause`` (the think time between
+    imports; ``--think-time`` overrides it).
     """
 
     abstract = True
-    wait_time = between(0.5, 2.0)
+    pause = between(0.5, 2.0)
     sync_weight = 1
     async_weight = 1
     shared_project = False
@@ -62,6 +63,11 @@ class ImportUser(HttpUser):
         self.racelab_target = probe_target(self)
         self.ledger = open_ledger(self)
         self.known_uploads = set()  # file uploads of earlier imports: the watcher leaves them alone
+
+    def wait_time(self):
+        """Pause between imports: ``--think-time`` if given, else the scenario's own ``pause``."""
+        think = self.settings.think_time
+        return random.uniform(*think) if think else self.pause()
 
     # -- the flow -------------------------------------------------------------------------
 

@@ -22,6 +22,8 @@ OPTIONS = (
      "Share of imports sent with ?async=true, 0..1 (default: each scenario's own weights)."),
     ("--watch-ratio", "RACELAB_WATCH_RATIO", 0.2,
      "Share of imports a second reader watches while they run, 0..1 (1 to hunt races with few users)."),
+    ("--think-time", "RACELAB_THINK_TIME", "",
+     "Seconds each user pauses between imports, as MIN-MAX or N (default: each scenario's own pace)."),
 )
 
 
@@ -33,6 +35,7 @@ class Settings:
     import_deadline: float
     async_ratio: float | None
     watch_ratio: float
+    think_time: tuple[float, float] | None = None
 
 
 def add_arguments(parser):
@@ -60,6 +63,7 @@ def load_settings(environment=None):
         import_deadline=float(values["import_deadline"]),
         async_ratio=None if ratio in (None, "") else _ratio(ratio, "--async-ratio / RACELAB_ASYNC_RATIO"),
         watch_ratio=_ratio(values["watch_ratio"], "--watch-ratio / RACELAB_WATCH_RATIO"),
+        think_time=think_time(values["think_time"]),
     )
 
 
@@ -68,6 +72,21 @@ def require_token(settings):
     if not settings.token:
         raise RuntimeError(MISSING_TOKEN)
     return settings.token
+
+
+def think_time(value):
+    """Return ``(min, max)`` seconds from ``"2-5"`` or ``"3"``, ``None`` from ``""``; raise ValueError otherwise."""
+    text = str(value or "").strip()
+    if not text:
+        return None
+    try:
+        low, _, high = text.partition("-")
+        bounds = (float(low), float(high or low))
+    except ValueError:
+        raise ValueError(f"--think-time / RACELAB_THINK_TIME {value!r} is not seconds; write e.g. 2-5 or 3") from None
+    if not 0 <= bounds[0] <= bounds[1]:
+        raise ValueError(f"--think-time / RACELAB_THINK_TIME {value!r} needs 0 <= MIN <= MAX")
+    return bounds
 
 
 def _ratio(value, where):

@@ -24,7 +24,7 @@ class BatchUser(ImportUser):
     """Import 1000 tasks at a time, in each of three shapes, and check every one shows."""
 
     weight = 1
-    wait_time = between(1.0, 3.0)
+    pause = between(2.0, 5.0)
     display_metric = "time_to_display:batch1000"
 
     @task

@@ -24,8 +24,8 @@ from locustfiles._payloads import BAD_KINDS, GOOD_FORMATS, Batch, bad_batch, jso
 class MixedUser(ImportUser):
     """Import any format, one or several files at a time, with a bad file now and then."""
 
-    weight = 2
-    wait_time = between(0.5, 2.0)
+    weight = 4
+    pause = between(2.0, 6.0)
 
     @task(4)
     def one_file(self):

@@ -27,7 +27,7 @@ class PdfUser(ImportUser):
     """Import one 50-page PDF at a time and check the PDF and its pages."""
 
     weight = 1
-    wait_time = between(1.0, 3.0)
+    pause = between(5.0, 10.0)
     async_weight = 3  # the page fan-out is the async path's race (R3); sync still runs
     display_metric = "time_to_display:pdf50"
 

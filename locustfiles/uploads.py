@@ -25,8 +25,8 @@ SMALL_FORMATS = ("json", "jsonl", "csv", "tsv", "txt")
 class UploadsUser(ImportUser):
     """Upload one small file (1–20 tasks, any text format), sync or async, and check it shows."""
 
-    weight = 6
-    wait_time = between(0.5, 2.0)
+    weight = 12
+    pause = between(2.0, 6.0)
     project_total_check = False  # per-file counts say it all here; falls back by itself on upstream
 
     @task

@@ -94,7 +94,7 @@ def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", h
             app = stack.enter_context(served_app(db=db, workers=workers, web_workers=2, inject=inject, fixes=fixes,
                                                  log=log or subprocess.DEVNULL))
             host, token = app.url, app.token
-        argv = locust_command(scenario, host, users, spawn_rate or max(1, users // 4), run_time, results, processes)
+        argv = locust_command(scenario, host, users, spawn_rate or max(1, users // 10), run_time, results, processes)
         print(f"racelab load: {scenario} with {users} users for {run_time} against {host}"
               f"{' (inject ' + inject + ')' if inject else ''}{' (fixes ' + fixes + ')' if fixes != 'all' else ''}",
               flush=True)

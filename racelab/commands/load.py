@@ -18,7 +18,7 @@ from racelab.serving import DB_CHOICES
 def add_arguments(parser):
     parser.add_argument("--scenario", default="all", help=f"One of {', '.join(SCENARIOS)}, or all (default).")
     parser.add_argument("--users", type=int, default=20, help="Concurrent Locust users (default 20, at most 500).")
-    parser.add_argument("--spawn-rate", type=float, default=None, help="Users started per second (default users/4).")
+    parser.add_argument("--spawn-rate", type=float, default=None, help="Users started per second (default users/10: a ten-second ramp).")
     parser.add_argument("--run-time", default="30s", help="How long the load runs, e.g. 60s or 2m (default 30s).")
     parser.add_argument("--host", default=None, help="Target an app already running (default: serve the bundled one).")
     parser.add_argument("--token", default=None, help="API token for --host (default: $RACELAB_TOKEN).")

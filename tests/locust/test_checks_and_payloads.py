@@ -8,7 +8,7 @@ import pytest
 from locustfiles._checks import ANOMALIES, check_file_uploads, check_pages, check_project_total
 from locustfiles._observations import Observations
 from locustfiles._payloads import BAD_KINDS, GOOD_FORMATS, bad_batch, file_batch, json_body_batch, pdf_document, upload
-from locustfiles._settings import MISSING_TOKEN, load_settings, require_token
+from locustfiles._settings import MISSING_TOKEN, load_settings, require_token, think_time
 
 
 def test_pdf_document_is_valid_with_one_text_page_per_task():
@@ -112,3 +112,14 @@ def test_settings_come_from_the_environment(monkeypatch):
     with pytest.raises(RuntimeError) as error:
         require_token(load_settings())
     assert str(error.value) == MISSING_TOKEN
+
+
+@pytest.mark.parametrize("text, bounds", [("", None), ("3", (3.0, 3.0)), ("2-5", (2.0, 5.0)), (" 0-0.5 ", (0.0, 0.5))])
+def test_think_time_reads_min_max_or_one_number(text, bounds):
+    assert think_time(text) == bounds
+
+
+@pytest.mark.parametrize("text, problem", [("fast", "is not seconds"), ("5-2", "MIN <= MAX"), ("-1", "is not seconds")])
+def test_a_bad_think_time_says_how_to_write_it(text, problem):
+    with pytest.raises(ValueError, match=problem):
+        think_time(text)
