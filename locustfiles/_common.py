@@ -20,7 +20,7 @@ from locustfiles._project import HTTP_TIMEOUT, open_ledger, probe_target
 from locustfiles._settings import MISSING_TOKEN, add_arguments, load_settings, require_token
 from locustfiles._watch import watching
 
-POLL_FIRST, POLL_MAX = 0.02, 0.5  # seconds between reads while waiting, doubling: 20, 40, 80 ms … 0.5 s
+POLL_FIRST, POLL_MAX = 0.025, 0.2  # seconds between reads while waiting, doubling: 25, 50, 100, 200, 200 ms …
 
 
 @events.init_command_line_parser.add_listener

@@ -17,8 +17,8 @@ from gevent.event import Event
 from locustfiles._checks import matches
 from locustfiles._observations import record_anomaly
 
-WATCH_INTERVAL = 0.05  # seconds between reads: finer than the race windows racelab injects (200 ms)
-WATCH_READS = 40       # at most two seconds of watching per import
+WATCH_INTERVAL = 0.1  # seconds between reads: finer than the race windows racelab injects (200 ms)
+WATCH_READS = 30      # at most three seconds of watching per import
 
 
 @contextlib.contextmanager

@@ -71,8 +71,9 @@ class ProjectImportAPI(APIView):
     """``GET /api/projects/{id}/imports/{pk}``: an async import's status and counts."""
 
     def get(self, request, pk, import_pk):
-        project = user_project(request, pk)
-        project_import = get_object_or_404(ProjectImport, project=project, pk=import_pk)
+        # One query, polled often: the import, only within a project the user owns (else 404, as user_project).
+        owned = ProjectImport.objects.filter(project__in=Project.objects.for_user(request.user))
+        project_import = get_object_or_404(owned, project_id=pk, pk=import_pk)
         return Response(ProjectImportSerializer(project_import).data)
 
 

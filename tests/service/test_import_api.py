@@ -121,10 +121,16 @@ def test_task_lists_are_paginated_like_upstream(api, project):
     assert listed["total"] == 250 and len(listed["tasks"]) == 10
 
 
-def test_a_user_sees_and_imports_into_only_their_own_projects(client_for, project):
-    from tests.factories import UserFactory
+def test_a_user_sees_and_imports_into_only_their_own_projects(api, client_for, project):
+    from tests.factories import ProjectFactory, UserFactory
 
+    import_id = api.post(f"/api/projects/{project.id}/import?async=true", [{"text": "x"}], format="json").json()["import"]
+    other_project = ProjectFactory(created_by=project.created_by)
+    assert api.get(f"/api/projects/{project.id}/imports/{import_id}").status_code == 200
+    assert api.get(f"/api/projects/{other_project.id}/imports/{import_id}").status_code == 404
+    Task.objects.all().delete()
     stranger = client_for(UserFactory())
+    assert stranger.get(f"/api/projects/{project.id}/imports/{import_id}").status_code == 404
     assert stranger.get(f"/api/projects/{project.id}").status_code == 404
     assert stranger.get(f"/api/projects/{project.id}/file-uploads").status_code == 404
     assert stranger.post(f"/api/projects/{project.id}/import", [{"text": "x"}], format="json").status_code == 404
