@@ -246,7 +246,8 @@ def run_import(import_id):
             with transaction.atomic():
                 _create_tasks(project_import.project, None, project_import.tasks)
                 _count_on_import(import_id, project_import.tasks)
-        for file_upload in FileUpload.objects.filter(project_import_id=import_id, parent=None).order_by("id"):
+        file_uploads = FileUpload.objects.filter(project_import_id=import_id, parent=None).select_related("project")
+        for file_upload in file_uploads.order_by("id"):
             _process_file_upload(file_upload)
     except Exception as exc:
         _fail_import(import_id, f"Import failed: {exc}")
@@ -359,7 +360,6 @@ def process_pdf_page(page_id):
         race_point("import.job_row_missing", file_upload_id=page_id)
         event("import.job_row_missing", level=logging.ERROR, file_upload_id=page_id)
         return
-    stale_parent = FileUpload.objects.get(id=page.parent_id)  # read early on purpose: fix R3 off updates this copy
     if not _claim(page_id):
         return
     shown = display_name(page.parent.file_name)
@@ -375,20 +375,25 @@ def process_pdf_page(page_id):
             _mark_completed(page)
         else:
             _mark_failed(page_id, error)
-        finalised = _count_page_on_parent(page, stale_parent)
+        finalised = _count_page_on_parent(page)
     if finalised:
         _finish_import_if_done(page.parent.project_import_id)
 
 
-def _count_page_on_parent(page, stale_parent):
-    """Count one final page on its parent; finalise the parent when it is the last; return True then."""
+def _count_page_on_parent(page):
+    """Count one final page on its parent; finalise the parent when it is the last; return True then.
+
+    ``page.parent`` was read when the job started: fix R3 off writes that stale
+    copy back. With the fix, the ``F()`` update takes the parent's row lock until
+    commit, so the counts read after it are this page's and every earlier page's.
+    """
     race_point("pdf.before_parent_update", file_upload_id=page.id, parent_id=page.parent_id)
+    parent = page.parent
     if fix_enabled("R3"):
-        parent = FileUpload.objects.select_for_update().get(id=page.parent_id)
         FileUpload.objects.filter(id=parent.id).update(pages_done=F("pages_done") + 1)
-        parent.refresh_from_db(fields=["pages_done", "pages_total"])
+        parent.pages_done, parent.pages_total = FileUpload.objects.values_list("pages_done", "pages_total").get(
+            id=parent.id)
     else:
-        parent = stale_parent
         parent.pages_done += 1
         parent.save(update_fields=["pages_done"])
     race_point("pdf.after_parent_update", file_upload_id=page.id, parent_id=parent.id, pages_done=parent.pages_done)
