@@ -72,7 +72,24 @@ def load_results(directory):
     res.histograms = _merge_histograms(loads)
     res.statuses = _statuses(loads, health)
     res.metrics = build_metrics(res.stats, loads, health, res.histograms, len(prefixes))
+    res.metrics["load"] = load_level(res.history, res.metrics)
     return res
+
+
+def load_level(history, metrics):
+    """Return what load the figures were measured under: peak users, seconds, requests and imports per second.
+
+    ``None`` without Locust's history (a race-only report).
+    """
+    points = history.get(("", "Aggregated")) or []
+    if len(points) < 2:
+        return None
+    seconds = max(points[-1]["t"] - points[0]["t"], 1.0)
+    counters = metrics.get("load_counters", {})
+    imports = counters.get("imports_sync", 0) + counters.get("imports_async", 0)
+    return {"users": int(max(p["users"] for p in points)), "seconds": round(seconds),
+            "requests_per_s": round(metrics["requests"] / seconds, 1), "imports": imports,
+            "imports_per_s": round(imports / seconds, 1), "imports_async": counters.get("imports_async", 0)}
 
 
 def build_metrics(stats, loads, health, histograms, runs=1):

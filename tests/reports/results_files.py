@@ -35,7 +35,8 @@ def write_load(folder, prefix="load", http=1000, http_failures=0, anomalies=None
     _csv(folder / f"{prefix}_stats.csv", STATS_HEADER, rows)
     history = []
     for second in range(5):
-        for kind, name in (("POST", "/api/projects/[id]/import [sync]"), ("METRIC", "time_to_display")):
+        for kind, name in (("POST", "/api/projects/[id]/import [sync]"), ("METRIC", "time_to_display"),
+                           ("", "Aggregated")):
             values = [0] * len(PCTS) if second == 0 else [10 + second, 12, 14, 16, 20, display_p95, 50, 60, 70, 70, 70]
             history.append([1700000000 + second, 10, kind, name, 5.0, 0.0, *values, 10 * second, 0, 10, 11, 1, 70, 40])
     _csv(folder / f"{prefix}_stats_history.csv", HISTORY_HEADER, history)

@@ -78,6 +78,7 @@ def test_markdown_shows_gates_races_and_anomalies(failing, tmp_path):
     assert "| ✅ | `error_rate < 0.1%` |" in md
     assert "| ❌ | R3 | fixed | 20 | 2 |" in md
     assert "| `zero_tasks_after_done` | 2 | json5: #0 x.json show 6 tasks, sent 5 |" in md
+    assert "Under load: 10 users for 4 s," in md
 
 
 def test_html_is_one_self_contained_page(failing, tmp_path):

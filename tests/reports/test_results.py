@@ -19,6 +19,12 @@ def test_locust_files_make_the_load_metrics(tmp_path):
     assert metrics["stuck_files"] == 1  # the stuck import counts
 
 
+def test_the_load_level_comes_with_the_figures(tmp_path):
+    write_load(tmp_path, http=1000, counters={"imports_sync": 30, "imports_async": 10})
+    assert load_results(tmp_path).metrics["load"] == {"users": 10, "seconds": 4, "requests_per_s": 250.0,
+                                                      "imports": 40, "imports_per_s": 10.0, "imports_async": 10}
+
+
 def test_exact_histogram_wins_over_locust_rounded_percentiles(tmp_path):
     histogram = {str(ms): 1 for ms in range(1, 101)}  # 1..100 ms, one import each
     write_load(tmp_path, display_count=100, display_p95=999, histogram=histogram)
