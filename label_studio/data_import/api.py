@@ -35,32 +35,36 @@ def read_import_request(request):
     return uploads, body_tasks
 
 
-def wants_async(request):
-    """Return the import mode: the ``async`` query parameter, else ``settings.IMPORT_ASYNC_DEFAULT``."""
-    value = request.query_params.get("async")
+def query_flag(request, name, default):
+    """Return the boolean query parameter ``name`` (``true``/``false``, ``1``/``0``, ``yes``/``no``), else ``default``."""
+    value = request.query_params.get(name)
     if value is None:
-        return settings.IMPORT_ASYNC_DEFAULT
+        return default
     if value.lower() in TRUE_VALUES:
         return True
     if value.lower() in FALSE_VALUES:
         return False
-    raise ValidationError({"detail": f"async={value!r} is not a mode; use async=true or async=false."})
+    raise ValidationError({"detail": f"{name}={value!r} is not a yes or no; use {name}=true or {name}=false."})
 
 
 class ImportAPI(APIView):
-    """``POST /api/projects/{id}/import``: import files or a JSON list of tasks, sync or async."""
+    """``POST /api/projects/{id}/import[?async=true][&return_task_ids=true]``: import files or a JSON list of tasks.
+
+    ``commit_to_project`` is not supported: every import commits its tasks (there is no ``reimport``).
+    """
 
     parser_classes = [JSONParser, ImportMultiPartParser, FormParser]
 
     def post(self, request, pk):
         project = user_project(request, pk)
-        use_async = wants_async(request)
+        use_async = query_flag(request, "async", settings.IMPORT_ASYNC_DEFAULT)
+        return_task_ids = query_flag(request, "return_task_ids", False)
         try:
             uploads, body_tasks = read_import_request(request)
             if use_async:
                 project_import = services.start_async_import(project, request.user, uploads, body_tasks)
                 return Response(services.async_response(project_import), status=status.HTTP_201_CREATED)
-            return Response(services.sync_import(project, request.user, uploads, body_tasks),
+            return Response(services.sync_import(project, request.user, uploads, body_tasks, return_task_ids),
                             status=status.HTTP_201_CREATED)
         except BadImport as exc:
             return Response({"detail": str(exc), "file": exc.file_name, "problem": exc.problem},

@@ -58,10 +58,11 @@ class Parsed:
 # --- synchronous import -----------------------------------------------------------------------
 
 
-def sync_import(project, user, uploads, body_tasks=None):
+def sync_import(project, user, uploads, body_tasks=None, return_task_ids=False):
     """Import ``uploads`` (and ``body_tasks``) into ``project`` in the request; return upstream's response dict.
 
-    Everything is parsed before the first write; a BadImport leaves no row and
+    With ``return_task_ids`` the response also lists the new tasks' ids, as
+    upstream's ``?return_task_ids=true`` does. Everything is parsed before the first write; a BadImport leaves no row and
     no stored file behind. The file uploads, their tasks and their status change
     commit together (fix R1): a reader sees all of a file's tasks or none of it.
     """
@@ -74,21 +75,21 @@ def sync_import(project, user, uploads, body_tasks=None):
             with transaction.atomic():
                 file_uploads = _create_file_uploads(project, user, parsed, stored)
                 race_point("import.file_uploads_created", file_upload_ids=_ids(file_uploads))
-                task_count = _create_all_tasks(project, parsed, file_uploads)
+                task_ids = _create_all_tasks(project, parsed, file_uploads)
         else:
             file_uploads = _create_file_uploads(project, user, parsed, stored)
             race_point("import.after_upload_commit", file_upload_ids=_ids(file_uploads))
             with transaction.atomic():
-                task_count = _create_all_tasks(project, parsed, file_uploads)
+                task_ids = _create_all_tasks(project, parsed, file_uploads)
     except BaseException:
         _delete_stored(stored)
         raise
     race_point("import.sync_committed", file_upload_ids=_ids(file_uploads))
     event("import.sync_committed", project_id=project.id, file_upload_ids=_ids(file_uploads),
-          task_count=task_count)
+          task_count=len(task_ids))
     all_tasks = [task for _, tasks in parsed.tasks_by_upload if isinstance(tasks, list) for task in tasks]
-    return {
-        "task_count": task_count,
+    response = {
+        "task_count": len(task_ids),
         "annotation_count": _count_key(all_tasks, "annotations"),
         "prediction_count": _count_key(all_tasks, "predictions"),
         "duration": round(time.monotonic() - started, 4),
@@ -97,6 +98,9 @@ def sync_import(project, user, uploads, body_tasks=None):
         "found_formats": parsed.found_formats,
         "data_columns": sorted(parsed.data_columns),
     }
+    if return_task_ids:
+        response["task_ids"] = task_ids
+    return response
 
 
 def parse_uploads(uploads, body_tasks=None):
@@ -137,29 +141,30 @@ def _ids(file_uploads):
 
 
 def _create_all_tasks(project, parsed, file_uploads):
-    """Create the tasks of every parsed upload and complete its file upload; return the task count."""
-    count = 0
+    """Create the tasks of every parsed upload and complete its file upload; return the new tasks' ids."""
+    task_ids = []
     for fu, (upload, tasks) in zip(file_uploads, parsed.tasks_by_upload):
         if fu is not None and fu.format == ".pdf":
             reader, texts = tasks
-            count += _create_pdf_pages_inline(project, fu, reader, texts)
+            task_ids += _create_pdf_pages_inline(project, fu, reader, texts)
         else:
-            count += _create_tasks(project, fu, tasks)
+            task_ids += _create_tasks(project, fu, tasks)
             if fu is not None:
                 _mark_completed(fu)
-    return count
+    return task_ids
 
 
 def _create_pdf_pages_inline(project, parent, reader, texts):
-    """Create one page file upload and one task per page, and complete them and the parent."""
+    """Create one page file upload and one task per page, complete them and the parent; return the tasks' ids."""
+    task_ids = []
     for number, (page, text) in enumerate(zip(reader.pages, texts), 1):
         page_upload = _create_page_upload(parent, number, page)
-        _create_tasks(project, page_upload, [_page_task(parent, number, text)])
+        task_ids += _create_tasks(project, page_upload, [_page_task(parent, number, text)])
         _mark_completed(page_upload)
     FileUpload.objects.filter(id=parent.id).update(
         is_parent_document=True, pages_total=len(texts), pages_done=len(texts))
     _mark_completed(parent)
-    return len(texts)
+    return task_ids
 
 
 # --- async import: the request ----------------------------------------------------------------
@@ -297,20 +302,20 @@ def _process_file_upload(file_upload):
     project = file_upload.project
     if fix_enabled("R10") and fix_enabled("R1"):
         with transaction.atomic():
-            count = _create_tasks(project, file_upload, tasks)
+            count = len(_create_tasks(project, file_upload, tasks))
             _mark_completed(file_upload)
             _count_on_import(file_upload.project_import_id, tasks)
     elif not fix_enabled("R1"):
         _mark_completed(file_upload)
         race_point("import.status_committed_before_tasks", file_upload_id=file_upload.id)
         with transaction.atomic():
-            count = _create_tasks(project, file_upload, tasks)
+            count = len(_create_tasks(project, file_upload, tasks))
         _count_on_import(file_upload.project_import_id, tasks)
     else:
         count = 0
         for start in range(0, len(tasks), BATCH_SIZE):
             with transaction.atomic():
-                count += _create_tasks(project, file_upload, tasks[start:start + BATCH_SIZE])
+                count += len(_create_tasks(project, file_upload, tasks[start:start + BATCH_SIZE]))
             race_point("import.task_batch_committed", file_upload_id=file_upload.id, tasks=count)
         _mark_completed(file_upload)
         _count_on_import(file_upload.project_import_id, tasks)
@@ -477,7 +482,7 @@ def _page_task(parent, number, text):
 
 
 def _create_tasks(project, file_upload, tasks):
-    """Insert ``tasks`` for ``project`` with fresh inner ids; return how many."""
+    """Insert ``tasks`` for ``project`` with fresh inner ids; return their ids."""
     inner_ids = _allocate_inner_ids(project.id, len(tasks))
     rows = [
         Task(project_id=project.id, file_upload_id=file_upload.id if file_upload else None, data=task["data"],
@@ -487,7 +492,7 @@ def _create_tasks(project, file_upload, tasks):
     ]
     Task.objects.bulk_create(rows, batch_size=BATCH_SIZE)
     race_point("import.tasks_created", file_upload_id=getattr(file_upload, "id", None), tasks=len(rows))
-    return len(rows)
+    return [row.id for row in rows]
 
 
 def _allocate_inner_ids(project_id, count):

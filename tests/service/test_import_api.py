@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from django.db.models import Q
 
 from label_studio.data_import.models import FileUpload, ProjectImport
 from label_studio.tasks.models import Task
@@ -105,11 +106,25 @@ def test_async_mode_default_comes_from_settings(api, project, settings):
     assert ProjectImport.objects.get().status == "completed"
 
 
-def test_bad_mode_is_a_400_naming_the_values(api, project):
-    response = api.post(f"/api/projects/{project.id}/import?async=maybe", [{"text": "x"}], format="json")
+def test_return_task_ids_lists_the_new_tasks_like_upstream(api, project):
+    api.post(f"/api/projects/{project.id}/import", [{"text": "earlier"}], format="json")
+    plain = upload(api, project, named("a.csv", csv_rows(2))).json()
+    body = api.post(f"/api/projects/{project.id}/import?return_task_ids=true",
+                    {"file": [named("b.csv", csv_rows(3)), named("c.pdf", pdf_bytes(2))]}, format="multipart").json()
+
+    assert "task_ids" not in plain
+    new = Task.objects.filter(Q(file_upload_id__in=body["file_upload_ids"])
+                              | Q(file_upload__parent_id__in=body["file_upload_ids"]))
+    assert sorted(body["task_ids"]) == sorted(new.values_list("id", flat=True)) and body["task_count"] == 5
+
+
+@pytest.mark.parametrize("flag", ["async", "return_task_ids"])
+def test_a_bad_yes_or_no_is_a_400_naming_the_values(api, project, flag):
+    response = api.post(f"/api/projects/{project.id}/import?{flag}=maybe", [{"text": "x"}], format="json")
 
     assert response.status_code == 400
-    assert "async=true or async=false" in response.json()["detail"]
+    assert f"{flag}=true or {flag}=false" in response.json()["detail"]
+    assert Task.objects.count() == 0
 
 
 def test_task_lists_are_paginated_like_upstream(api, project):
