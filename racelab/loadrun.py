@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
+from locustfiles._settings import think_time as parse_think_time
 from racelab.serving import served_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +51,7 @@ def check_host(host, allow_remote):
                         "own staging server, pass --allow-remote-host.")
 
 
-def locust_command(scenario, host, users, spawn_rate, run_time, results, processes=0):
+def locust_command(scenario, host, users, spawn_rate, run_time, results, processes=0, think_time=""):
     """Return the Locust argv for ``scenario`` (a name or ``all``) writing CSVs under ``results``."""
     if scenario != "all" and scenario not in SCENARIOS:
         raise LoadError(f"--scenario {scenario!r} is unknown; use one of {', '.join(SCENARIOS)} or all.")
@@ -58,12 +59,18 @@ def locust_command(scenario, host, users, spawn_rate, run_time, results, process
     argv = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", str(users), "-r",
             str(spawn_rate), "-t", run_time, "--host", host, "--csv", str(Path(results) / "load"),
             "--csv-full-history", "--stop-timeout", "30", "--loglevel", "WARNING"]
+    if think_time:
+        try:
+            parse_think_time(think_time)
+        except ValueError as exc:
+            raise LoadError(str(exc)) from None
+        argv += ["--think-time", think_time]
     return argv + (["--processes", str(processes)] if processes else [])
 
 
 def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", host=None, token=None, inject="",
                     fixes="all", db="postgres", workers=3, processes=0, races_json=None, out="reports/latest",
-                    allow_remote_host=False, log=None):
+                    allow_remote_host=False, log=None, think_time=""):
     """Run the load, write the report into ``out`` and return ``(exit_code, headline)``.
 
     Serves the bundled app itself when ``host`` is None (with ``inject`` and
@@ -94,7 +101,8 @@ def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", h
             app = stack.enter_context(served_app(db=db, workers=workers, web_workers=2, inject=inject, fixes=fixes,
                                                  log=log or subprocess.DEVNULL))
             host, token = app.url, app.token
-        argv = locust_command(scenario, host, users, spawn_rate or max(1, users // 10), run_time, results, processes)
+        argv = locust_command(scenario, host, users, spawn_rate or max(1, users // 10), run_time, results, processes,
+                              think_time)
         print(f"racelab load: {scenario} with {users} users for {run_time} against {host}"
               f"{' (inject ' + inject + ')' if inject else ''}{' (fixes ' + fixes + ')' if fixes != 'all' else ''}",
               flush=True)

@@ -20,6 +20,8 @@ def add_arguments(parser):
     parser.add_argument("--users", type=int, default=20, help="Concurrent Locust users (default 20, at most 500).")
     parser.add_argument("--spawn-rate", type=float, default=None, help="Users started per second (default users/10: a ten-second ramp).")
     parser.add_argument("--run-time", default="30s", help="How long the load runs, e.g. 60s or 2m (default 30s).")
+    parser.add_argument("--think-time", default="",
+                        help="Seconds each user pauses between imports, MIN-MAX or N (default: each scenario's pace).")
     parser.add_argument("--host", default=None, help="Target an app already running (default: serve the bundled one).")
     parser.add_argument("--token", default=None, help="API token for --host (default: $RACELAB_TOKEN).")
     parser.add_argument("--allow-remote-host", action="store_true",
@@ -37,7 +39,8 @@ def run(args):
         code, _ = load_and_report(
             scenario=args.scenario, users=args.users, spawn_rate=args.spawn_rate, run_time=args.run_time,
             host=args.host, token=args.token, inject=args.inject, fixes=args.fixes, db=args.db, workers=args.workers,
-            processes=args.processes, out=args.out, allow_remote_host=args.allow_remote_host)
+            processes=args.processes, out=args.out, allow_remote_host=args.allow_remote_host,
+            think_time=args.think_time)
     except LoadError as exc:
         print(f"racelab load: {exc}")
         return 2

@@ -40,3 +40,11 @@ def test_unbounded_or_inconsistent_runs_are_refused_before_anything_starts(optio
 def test_an_unknown_scenario_lists_the_known_ones(tmp_path):
     with pytest.raises(LoadError, match="uploads, batch, pdf, mixed, rapid or all"):
         locust_command("soak", "http://127.0.0.1:1", 1, 1, "1s", tmp_path)
+
+
+def test_think_time_reaches_locust_and_a_bad_one_is_refused_first(tmp_path):
+    argv = locust_command("uploads", "http://127.0.0.1:1", 1, 1, "1s", tmp_path, think_time="2-5")
+    assert argv[argv.index("--think-time") + 1] == "2-5"
+    assert "--think-time" not in locust_command("uploads", "http://127.0.0.1:1", 1, 1, "1s", tmp_path)
+    with pytest.raises(LoadError, match="write e.g. 2-5 or 3"):
+        locust_command("uploads", "http://127.0.0.1:1", 1, 1, "1s", tmp_path, think_time="slow")
