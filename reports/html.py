@@ -10,7 +10,7 @@ from html import escape
 from reports import charts
 from reports.gates import FAIL, PASS, format_value
 from reports.results import ANOMALY, DISPLAY, METRIC
-from reports.summary import first_examples, headline
+from reports.summary import first_examples, headline, load_line
 
 # Drawn with CSS, not emoji: a CI runner's browser may have no emoji font.
 ICONS = {PASS: "<span class='icon pass'>✓</span>", FAIL: "<span class='icon fail'>✗</span>",
@@ -52,6 +52,7 @@ def render_html(results, verdict, title="racelab report"):
              f"<meta name='viewport' content='width=device-width'><style>{CSS}</style></head><body><main>",
              f"<h1>{escape(title)}</h1><div class='meta'>generated {generated} · "
              f"{results.metrics.get('runs', 0)} load run(s) · {len(verdict.races)} race rows</div>",
+             f"<p class='meta'>{escape(load_line(results.metrics['load']))}</p>" if results.metrics.get("load") else "",
              _banner(verdict), "<h2>Gates</h2>", _gate_cards(verdict), "<h2>Races</h2>", _races(verdict),
              "<h2>Latency percentiles over time</h2>", _latency_panels(results, _display_limit(verdict)),
              "<h2>Time to display</h2>", _display(results, _display_limit(verdict)),

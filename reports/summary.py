@@ -24,6 +24,12 @@ def headline(verdict):
     return "❌ " + "; ".join(parts)
 
 
+def load_line(load):
+    """Return the sentence saying what load the figures were measured under (see ``reports.results.load_level``)."""
+    return (f"Under load: {load['users']} users for {load['seconds']} s, {load['requests_per_s']:g} HTTP requests/s, "
+            f"{load['imports']} imports ({load['imports_per_s']:g}/s, {load['imports_async']} async).")
+
+
 def _cell(text):
     return str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -36,10 +42,8 @@ def render_markdown(results, verdict):
         measured = format_value(r.measured, r.gate.unit) if r.measured is not None else "no data"
         lines.append(f"| {ICONS[r.status]} | `{r.expression}` | {measured} | "
                      f"{format_value(r.limit, r.gate.unit)} | {_cell(r.source)} |")
-    load = results.metrics.get("load")
-    if load:
-        lines += ["", f"Under load: {load['users']} users for {load['seconds']} s, {load['requests_per_s']:g} HTTP "
-                      f"requests/s, {load['imports']} imports ({load['imports_per_s']:g}/s, {load['imports_async']} async)."]
+    if results.metrics.get("load"):
+        lines += ["", load_line(results.metrics["load"])]
     if verdict.races:
         lines += ["", "### Races", "", "| | race | mode | runs | anomalies | reproduced | example |",
                   "|---|---|---|---|---|---|---|"]

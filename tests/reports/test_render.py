@@ -90,6 +90,7 @@ def test_html_is_one_self_contained_page(failing, tmp_path):
                     "Races", "Gates"):
         assert f"<h2>{section}</h2>" in page
     assert page.count("<svg") >= 3 and "zero_tasks_after_done" in page
+    assert "Under load: 10 users for 4 s," in page
 
 
 def test_github_step_summary_gets_the_markdown(passing, tmp_path, monkeypatch):
