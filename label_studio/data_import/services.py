@@ -61,10 +61,11 @@ class Parsed:
 def sync_import(project, user, uploads, body_tasks=None, return_task_ids=False):
     """Import ``uploads`` (and ``body_tasks``) into ``project`` in the request; return upstream's response dict.
 
-    With ``return_task_ids`` the response also lists the new tasks' ids, as
-    upstream's ``?return_task_ids=true`` does. Everything is parsed before the first write; a BadImport leaves no row and
+    Everything is parsed before the first write; a BadImport leaves no row and
     no stored file behind. The file uploads, their tasks and their status change
     commit together (fix R1): a reader sees all of a file's tasks or none of it.
+    With ``return_task_ids`` the response also lists the new tasks' ids, as
+    upstream's ``?return_task_ids=true`` does.
     """
     started = time.monotonic()
     parsed = parse_uploads(uploads, body_tasks)
