@@ -28,7 +28,7 @@ serve: $(STAMP)
 
 ## make load: the short gated load run CI does after the tests.
 load: $(STAMP)
-	$(BIN)/racelab load --scenario all --users $${USERS:-10} --run-time $${RUN_TIME:-30s}
+	$(BIN)/racelab load --scenario all --users $${USERS:-10} --run-time $${RUN_TIME:-30s} --think-time "$${THINK_TIME:-}"
 
 ## make test: the whole suite on PostgreSQL, then on SQLite, two processes each.
 test: test-postgres test-sqlite
