@@ -15,7 +15,7 @@ def served_db(request):
 
 def run_load(tmp_path, served_db, **options):
     code, headline = load_and_report(scenario="uploads", users=4, run_time="12s", db=served_db, workers=2,
-                                     out=tmp_path, **options)
+                                     think_time="0.5-2", out=tmp_path, **options)
     return code, headline, json.loads((tmp_path / "summary.json").read_text())
 
 
