@@ -17,6 +17,8 @@ def add_arguments(parser):
                         help="Database of the race scenarios (default postgres, where every race can happen).")
     parser.add_argument("--users", type=int, default=10, help="Concurrent load users (default 10).")
     parser.add_argument("--run-time", default="30s", help="Length of the load run (default 30s).")
+    parser.add_argument("--think-time", default="0.5-2",
+                        help="Each load user's pause between imports (default 0.5-2: a short run wants many imports).")
     parser.add_argument("--db", default="postgres", help="Database of the served app under load (default postgres).")
     parser.add_argument("--out", default="reports/latest", help="Report folder (default reports/latest).")
 
@@ -29,7 +31,7 @@ def run(args):
     print()
     try:
         load_code, headline = load_and_report(scenario="all", users=args.users, run_time=args.run_time, db=args.db,
-                                              races_json=races_json, out=args.out)
+                                              think_time=args.think_time, races_json=races_json, out=args.out)
     except LoadError as exc:
         print(f"racelab run: {exc}")
         return 2
