@@ -78,15 +78,17 @@ def test_an_enqueue_failure_leaves_the_import_created(use_redis, inject, caplog)
     assert not [r for r in caplog.records if getattr(r, "event", None) == "job.enqueued"]
 
 
-def test_a_worker_delay_applies_in_a_real_worker_process(remote_sync_points, inject, rq_worker_process, eventually):
+def test_a_worker_delay_applies_in_a_real_worker_process(remote_sync_points, inject, rq_worker_process):
     user = UserFactory()
     project = ProjectFactory(created_by=user)
     rq_worker_process(env=inject(f"worker[job={RUN_IMPORT}]=30ms"))
 
     project_import = services.start_async_import(project, user, [services.Upload("a.json", TASKS)])
 
-    eventually(lambda: ProjectImport.objects.get(id=project_import.id).status == ProjectImport.COMPLETED,
-               60, f"import {project_import.id} to complete in the worker process")
+    # ``import.finished`` is passed after the import's final commit: waiting on the status alone could
+    # read the trace before the worker has recorded it.
+    remote_sync_points.wait(("job.end", {"job": RUN_IMPORT}), timeout=60)
+    assert ProjectImport.objects.get(id=project_import.id).status == ProjectImport.COMPLETED
     start = [hit for hit in hits(remote_sync_points, "job.start") if hit.context["job"] == RUN_IMPORT]
     assert start[0].actions == (f"delay 30ms (RACELAB_INJECT worker[job={RUN_IMPORT}]=30ms)",)
     assert not start[0].actor.startswith(f"{os.getpid()}:")  # the worker's, not ours
