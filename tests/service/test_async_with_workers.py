@@ -1,6 +1,7 @@
 """Async imports on real Redis and real ``rq worker`` processes (and a threaded worker for speed)."""
 import pytest
 
+from label_studio.core import jobs
 from label_studio.data_import import services
 from label_studio.data_import.models import FileUpload, ProjectImport
 from label_studio.tasks.models import Task
@@ -37,10 +38,10 @@ def test_1000_task_json_and_50_page_pdf_on_real_worker_processes(api, project, r
 
 def test_a_doubled_job_creates_nothing_twice(api, project, rq_worker_thread, eventually):
     body = import_async(api, project, named("a.json", json_tasks(30)))
-    services.start_job_async_or_sync(services.run_import, body["import"], queue_name="high")
+    doubled = services.start_job_async_or_sync(services.run_import, body["import"], queue_name="high")
 
     final_import(api, body, eventually)
-    eventually(lambda: not any(q for q in rq_worker_thread.worker.queues if q.count), 30, "the queues to drain")
+    eventually(lambda: jobs.queue("high").fetch_job(doubled).is_finished, 30, "the doubled job to finish")
 
     assert Task.objects.filter(project=project).count() == 30
 
