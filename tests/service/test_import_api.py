@@ -143,7 +143,6 @@ def test_a_user_sees_and_imports_into_only_their_own_projects(api, client_for, p
     other_project = ProjectFactory(created_by=project.created_by)
     assert api.get(f"/api/projects/{project.id}/imports/{import_id}").status_code == 200
     assert api.get(f"/api/projects/{other_project.id}/imports/{import_id}").status_code == 404
-    Task.objects.all().delete()
     stranger = client_for(UserFactory())
     assert stranger.get(f"/api/projects/{project.id}/imports/{import_id}").status_code == 404
     assert stranger.get(f"/api/projects/{project.id}").status_code == 404
