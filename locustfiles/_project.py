@@ -8,7 +8,7 @@ import threading
 
 from locustfiles._observations import HEALTH_PATH, observations
 
-HTTP_TIMEOUT = 30  # seconds for any one request; the import deadline bounds a whole import
+HTTP_TIMEOUT = 30  # seconds for any one request (ImportUser's network timeout); the import deadline bounds a whole import
 _lock = threading.Lock()  # gevent-patched under Locust: one probe, one shared project per process
 
 
@@ -17,7 +17,7 @@ def probe_target(user):
     cache = user.environment.__dict__.setdefault("racelab_target", {})
     with _lock:
         if "racelab" not in cache:
-            with user.client.get(HEALTH_PATH, name=HEALTH_PATH, catch_response=True, timeout=HTTP_TIMEOUT) as resp:
+            with user.client.get(HEALTH_PATH, name=HEALTH_PATH, catch_response=True) as resp:
                 cache["racelab"] = resp.status_code in (200, 503)  # 503: racelab, unhealthy
                 if resp.status_code in (200, 404, 503):
                     resp.success()  # a 404 only means "not a racelab server"
@@ -45,7 +45,7 @@ def create_project(user):
     """Create a project for ``user`` and return its id; raise ``RuntimeError`` saying what to check."""
     title = f"racelab {type(user).__name__} {random.getrandbits(32):08x}"
     with user.client.post("/api/projects", name="/api/projects", json={"title": title},
-                          catch_response=True, timeout=HTTP_TIMEOUT) as resp:
+                          catch_response=True) as resp:
         if resp.status_code not in (200, 201):
             resp.failure(f"creating a project answered {resp.status_code}: {resp.text[:200]}")
             raise RuntimeError(f"could not create a project on {user.host} ({resp.status_code}): "
