@@ -34,7 +34,7 @@ RESULTS_ENV = "RACELAB_RACES_RESULTS"
 ROOT = Path(__file__).resolve().parent.parent
 
 RUN_IMPORT = "label_studio.data_import.services.run_import"
-PROCESS_PDF_PAGE = "label_studio.data_import.services.process_pdf_page"
+PROCESS_PDF_PAGES = "label_studio.data_import.services.process_pdf_pages"
 RECONCILE_IMPORT = "label_studio.data_import.services.reconcile_import"
 
 

@@ -75,8 +75,8 @@ def job_never_precedes_its_commit(history, state):
 def pdf_fan_in_is_exact(history, state):
     """R3: parent completed ⇔ all pages completed; pages_done and the parent's count equal the pages'."""
     uploads, anomalies = state["uploads"], []
-    jobs = history.pairs("process_pdf_page")
-    names = " and ".join(f"{inv.process}'s process_pdf_page({_short(inv.value)})" for inv, _ in jobs) or "the page jobs"
+    jobs = history.pairs("process_pdf_pages")
+    names = " and ".join(f"{inv.process}'s process_pdf_pages({_short(inv.value)})" for inv, _ in jobs) or "the page jobs"
     for parent_id, parent in uploads.items():
         pages = [fu for fu in uploads.values() if fu["parent"] == parent_id]
         if not pages:

@@ -1,7 +1,7 @@
 """R3 — PDF page jobs race on their parent (fix flag ``R3``).
 
 Set-up: an async import of one 2-page PDF, Redis, and two threaded RQ workers; ``run_import``
-fans the PDF out into two page uploads and two ``process_pdf_page`` jobs.
+fans the PDF out into two page uploads and two ``process_pdf_pages`` jobs.
 Actors: the two page jobs (one per worker), each reading the parent, creating its page's task and
 counting itself on the parent.
 Interleaving: neither page job extracts its text (``pdf.page_extracted``) before the other has
@@ -19,7 +19,7 @@ import pytest
 from label_studio.data_import import services
 from label_studio.data_import.models import FileUpload
 from label_studio.data_import.services import Upload
-from scenarios.common import MODES, PROCESS_PDF_PAGE, RUN_IMPORT, pdf_bytes, record_jobs, uploads_state
+from scenarios.common import MODES, PROCESS_PDF_PAGES, RUN_IMPORT, pdf_bytes, record_jobs, uploads_state
 from scenarios.invariants import pdf_fan_in_is_exact
 
 RACE = "R3"
@@ -33,18 +33,18 @@ def force_both_reads_before_either_update(sync_points):
                              ("pdf.page_extracted", {"file_upload_id": page}))
                             for page in pages for other in pages if other != page])
     sync_points.on("import.pdf_fanned_out", add_orders, label="order the page jobs")
-    sync_points.order(("import.pdf_fanned_out", ("job.start", {"job": PROCESS_PDF_PAGE})))
+    sync_points.order(("import.pdf_fanned_out", ("job.start", {"job": PROCESS_PDF_PAGES})))
 
 
 @pytest.mark.race
 @pytest.mark.parametrize("mode", MODES)
 def test_r3_pdf_pages_race_parent(mode, scenario, project, user, sync_points, rq_worker_threads, eventually):
     force_both_reads_before_either_update(sync_points)
-    record_jobs(sync_points, scenario.history, PROCESS_PDF_PAGE, "page-job")
+    record_jobs(sync_points, scenario.history, PROCESS_PDF_PAGES, "page-job")
     record_jobs(sync_points, scenario.history, RUN_IMPORT, "import-job")
 
     rq_worker_threads(2)
     services.start_async_import(project, user, [Upload(f"doc-{scenario.seed % 100}.pdf", pdf_bytes(2))])
-    eventually(lambda: sync_points.passed(("job.end", {"job": PROCESS_PDF_PAGE})) == 2, 30, "both page jobs to end")
+    eventually(lambda: sync_points.passed(("job.end", {"job": PROCESS_PDF_PAGES})) == 2, 30, "both page jobs to end")
 
     scenario.check({"uploads": uploads_state(project)}, pdf_fan_in_is_exact)

@@ -157,11 +157,9 @@ def _create_all_tasks(project, parsed, file_uploads):
 
 def _create_pdf_pages_inline(project, parent, reader, texts):
     """Create one page file upload and one task per page, complete them and the parent; return the tasks' ids."""
-    task_ids = []
-    for number, (page, text) in enumerate(zip(reader.pages, texts), 1):
-        page_upload = _create_page_upload(parent, number, page)
-        task_ids += _create_tasks(project, page_upload, [_page_task(parent, number, text)])
-        _mark_completed(page_upload)
+    pages = _create_page_uploads(parent, reader.pages)
+    task_ids = _insert_tasks(project, [(page, _page_task(parent, page.page_number, text)) for page, text in zip(pages, texts)])
+    _mark_completed(*pages)
     FileUpload.objects.filter(id=parent.id).update(
         is_parent_document=True, pages_total=len(texts), pages_done=len(texts))
     _mark_completed(parent)
@@ -338,71 +336,86 @@ def _count_key(tasks, key):
 
 
 def _fan_out_pdf(parent, reader):
-    """Create one pending page upload per page and dispatch one ``process_pdf_page`` job each, on commit.
+    """Create one pending page upload per page and dispatch them to ``process_pdf_pages`` jobs, on commit.
 
-    Page jobs go to the ``default`` queue: workers take ``high`` first, so a small
-    import is not stuck behind the fifty pages of someone else's PDF.
+    The pages are split into at most ``IMPORT_PDF_PAGE_JOBS`` jobs of neighbouring
+    pages: jobs in parallel finish a document sooner, but more jobs than workers
+    only add each job's own cost. Page jobs go to the ``default`` queue: workers
+    take ``high`` first, so a small import is not stuck behind someone else's PDF.
     """
     with transaction.atomic():
-        pages = [_create_page_upload(parent, number, page) for number, page in enumerate(reader.pages, 1)]
+        pages = _create_page_uploads(parent, reader.pages)
         FileUpload.objects.filter(id=parent.id).update(is_parent_document=True, pages_total=len(pages))
-        for page in pages:
-            start_job_async_or_sync(process_pdf_page, page.id, queue_name="default")
+        for group in _split(pages, settings.IMPORT_PDF_PAGE_JOBS):
+            start_job_async_or_sync(process_pdf_pages, [page.id for page in group], queue_name="default")
     race_point("import.pdf_fanned_out", file_upload_id=parent.id, pages=len(pages))
     event("import.pdf_fanned_out", import_id=parent.project_import_id, file_upload_id=parent.id, pages=len(pages))
 
 
-@job
-def process_pdf_page(page_id):
-    """Create the task of one PDF page, complete the page and count it on its parent.
+def _split(items, parts):
+    """Split ``items`` into at most ``parts`` runs of neighbours, as even as can be."""
+    bounds = [len(items) * n // parts for n in range(parts + 1)]
+    return [items[low:high] for low, high in zip(bounds, bounds[1:]) if high > low]
 
-    With fix R3 the parent's counter moves by ``F()`` under a row lock and the
-    page that brings it to ``pages_total`` finalises the parent, in the same
-    transaction as its own task: parent ``completed`` ⇔ every page is final.
+
+@job
+def process_pdf_pages(page_ids):
+    """Create the tasks of some pages of one PDF, complete the pages and count them on their parent.
+
+    Each page is claimed first (fix R9): a page another job holds is left to it.
+    The pages' tasks, their final status and their count on the parent commit
+    together. With fix R3 the parent's counter moves by ``F()`` under a row lock
+    and the job that brings it to ``pages_total`` finalises the parent, in that
+    same transaction: parent ``completed`` ⇔ every page is final.
     """
-    try:
-        page = FileUpload.objects.select_related("parent", "project").get(id=page_id)
-    except FileUpload.DoesNotExist:
+    pages = list(FileUpload.objects.select_related("parent", "project").filter(id__in=page_ids).order_by("id"))
+    for page_id in sorted(set(page_ids) - {page.id for page in pages}):
         race_point("import.job_row_missing", file_upload_id=page_id)
         event("import.job_row_missing", level=logging.ERROR, file_upload_id=page_id)
+    pages = [page for page in pages if _claim(page.id)]
+    if not pages:
         return
-    if not _claim(page_id):
-        return
-    shown = display_name(page.parent.file_name)
-    try:
-        text = page_text(shown, pdf_pages(page.file_name, _read(page)).pages[0], page.page_number)
-        error = None
-    except BadImport as exc:
-        text, error = None, str(exc)
-    race_point("pdf.page_extracted", file_upload_id=page_id, parent_id=page.parent_id)
+    parent = pages[0].parent  # read with the pages: the stale copy that fix R3 off writes back
+    extracted = [(page, *_extract_page(page)) for page in pages]
     with transaction.atomic():
-        if error is None:
-            _create_tasks(page.project, page, [_page_task(page.parent, page.page_number, text)])
-            _mark_completed(page)
-        else:
-            _mark_failed(page_id, error)
-        finalised = _count_page_on_parent(page)
+        done = [(page, _page_task(parent, page.page_number, text)) for page, text, error in extracted if error is None]
+        _insert_tasks(pages[0].project, done)
+        _mark_completed(*[page for page, _ in done])
+        for page, _, error in extracted:
+            if error is not None:
+                _mark_failed(page.id, error)
+        finalised = _count_pages_on_parent(parent, len(extracted))
     if finalised:
-        _finish_import_if_done(page.parent.project_import_id)
+        _finish_import_if_done(parent.project_import_id)
 
 
-def _count_page_on_parent(page):
-    """Count one final page on its parent; finalise the parent when it is the last; return True then.
+def _extract_page(page):
+    """Return ``(text, None)`` for a page upload's text, or ``(None, error)`` when it cannot be read."""
+    try:
+        result = page_text(display_name(page.parent.file_name), pdf_pages(page.file_name, _read(page)).pages[0],
+                           page.page_number), None
+    except BadImport as exc:
+        result = None, str(exc)
+    race_point("pdf.page_extracted", file_upload_id=page.id, parent_id=page.parent_id)
+    return result
 
-    ``page.parent`` was read when the job started: fix R3 off writes that stale
-    copy back. With the fix, the ``F()`` update takes the parent's row lock until
-    commit, so the counts read after it are this page's and every earlier page's.
+
+def _count_pages_on_parent(parent, count):
+    """Count ``count`` final pages on their parent; finalise the parent when they are the last; return True then.
+
+    ``parent`` was read when the job started: fix R3 off writes that stale copy
+    back. With the fix, the ``F()`` update takes the parent's row lock until
+    commit, so the counts read after it are this job's pages and every earlier one's.
     """
-    race_point("pdf.before_parent_update", file_upload_id=page.id, parent_id=page.parent_id)
-    parent = page.parent
+    race_point("pdf.before_parent_update", parent_id=parent.id, pages=count)
     if fix_enabled("R3"):
-        FileUpload.objects.filter(id=parent.id).update(pages_done=F("pages_done") + 1)
+        FileUpload.objects.filter(id=parent.id).update(pages_done=F("pages_done") + count)
         parent.pages_done, parent.pages_total = FileUpload.objects.values_list("pages_done", "pages_total").get(
             id=parent.id)
     else:
-        parent.pages_done += 1
+        parent.pages_done += count
         parent.save(update_fields=["pages_done"])
-    race_point("pdf.after_parent_update", file_upload_id=page.id, parent_id=parent.id, pages_done=parent.pages_done)
+    race_point("pdf.after_parent_update", parent_id=parent.id, pages_done=parent.pages_done)
     if parent.pages_done < parent.pages_total:
         return False
     failed = list(parent.pages.filter(status=FileUpload.FAILED).values_list("page_number", flat=True))
@@ -466,16 +479,18 @@ def _create_file_upload(project, user, upload, stored, project_import=None):
     return fu
 
 
-def _create_page_upload(parent, number, page):
+def _create_page_uploads(parent, pages):
+    """Store each page of ``parent`` as a one-page PDF and insert its file upload row; return the rows."""
     stem = os.path.splitext(parent.file_name)[0]
     status = FileUpload.PENDING if fix_enabled("R5") else FileUpload.COMPLETED
-    page_upload = FileUpload(project_id=parent.project_id, user_id=parent.user_id, parent=parent, page_number=number,
-                             original_name=f"{stem}-page-{number}.pdf", status=status,
-                             project_import_id=parent.project_import_id)
-    page_upload.file.save(f"{uuid.uuid4().hex[:8]}-{page_upload.original_name}", ContentFile(single_page_pdf(page)),
-                          save=False)
-    page_upload.save()
-    return page_upload
+    rows = []
+    for number, page in enumerate(pages, 1):
+        row = FileUpload(project_id=parent.project_id, user_id=parent.user_id, parent=parent, page_number=number,
+                         original_name=f"{stem}-page-{number}.pdf", status=status,
+                         project_import_id=parent.project_import_id)
+        row.file.save(f"{uuid.uuid4().hex[:8]}-{row.original_name}", ContentFile(single_page_pdf(page)), save=False)
+        rows.append(row)
+    return FileUpload.objects.bulk_create(rows)
 
 
 def _page_task(parent, number, text):
@@ -483,16 +498,22 @@ def _page_task(parent, number, text):
 
 
 def _create_tasks(project, file_upload, tasks):
-    """Insert ``tasks`` for ``project`` with fresh inner ids; return their ids."""
+    """Insert ``tasks`` of ``file_upload`` (None for a request body) for ``project``; return their ids."""
+    return _insert_tasks(project, [(file_upload, task) for task in tasks])
+
+
+def _insert_tasks(project, tasks):
+    """Insert ``(file_upload, task)`` pairs for ``project`` with fresh inner ids; return the tasks' ids."""
     inner_ids = _allocate_inner_ids(project.id, len(tasks))
     rows = [
         Task(project_id=project.id, file_upload_id=file_upload.id if file_upload else None, data=task["data"],
              meta={key: task[key] for key in ("annotations", "predictions", "meta") if key in task},
              inner_id=inner_id)
-        for task, inner_id in zip(tasks, inner_ids)
+        for (file_upload, task), inner_id in zip(tasks, inner_ids)
     ]
     Task.objects.bulk_create(rows, batch_size=BATCH_SIZE)
-    race_point("import.tasks_created", file_upload_id=getattr(file_upload, "id", None), tasks=len(rows))
+    uploads = {row.file_upload_id for row in rows}
+    race_point("import.tasks_created", file_upload_id=uploads.pop() if len(uploads) == 1 else None, tasks=len(rows))
     return [row.id for row in rows]
 
 
@@ -507,8 +528,8 @@ def _allocate_inner_ids(project_id, count):
     return range(start, start + count)
 
 
-def _mark_completed(file_upload):
-    FileUpload.objects.filter(id=file_upload.id).exclude(status=FileUpload.FAILED).update(
+def _mark_completed(*file_uploads):
+    FileUpload.objects.filter(id__in=[fu.id for fu in file_uploads]).exclude(status=FileUpload.FAILED).update(
         status=FileUpload.COMPLETED, tasks_created_at=timezone.now())
 
 
@@ -599,7 +620,7 @@ def reconcile(stuck_after=None, import_ids=None):
             start_job_async_or_sync(run_import, project_import.id, queue_name="high")
             done["imports"].append(project_import.id)
         for page in pages.filter(claimed_at=None, created_at__lt=cutoff):
-            start_job_async_or_sync(process_pdf_page, page.id, queue_name="default")
+            start_job_async_or_sync(process_pdf_pages, [page.id], queue_name="default")
             done["pages"].append(page.id)
     race_point("import.reconciled", **done)
     event("import.reconciled", **done)

@@ -1,7 +1,7 @@
 """Big units of work under a reader: a 1000-task batch, and a 50-page PDF fanned out to several workers.
 
 The 1000-task file runs synchronously (through the API) and asynchronously (a worker thread);
-the PDF's 50 page jobs run on three worker threads and on two real ``rq worker`` processes. A
+the PDF's page jobs run on three worker threads and on two real ``rq worker`` processes. A
 reader lists the uploads and polls the import throughout. Invariants: every import and page
 completed, the parent's count the sum of its pages and ``completed`` ⇔ all pages completed,
 counts exact, and no reader saw part of a unit of work or a ``completed`` upload short of tasks.
@@ -9,9 +9,11 @@ counts exact, and no reader saw part of a unit of work or a ``completed`` upload
 import os
 
 import pytest
+from django.conf import settings
 
+from label_studio.data_import.models import FileUpload
 from label_studio.data_import.services import Upload
-from scenarios.common import PROCESS_PDF_PAGE, RUN_IMPORT, json_upload, pdf_bytes, record_jobs
+from scenarios.common import PROCESS_PDF_PAGES, RUN_IMPORT, json_upload, pdf_bytes, record_jobs
 from scenarios.invariants import no_partial_tasks_visible, pdf_fan_in_is_exact
 from tests.concurrency.support import (
     DELAY, Finished, Reader, assert_delays_applied, async_importer, check,
@@ -71,16 +73,18 @@ def test_1000_task_batch_imported_by_workers(delays, project, user, sync_points,
 @pytest.mark.parametrize("delays", ["none", "worker"])
 def test_50_page_pdf_on_three_worker_threads(delays, project, user, sync_points, rq_worker_threads, concurrently,
                                              race_history, race_checker):
-    """A 50-page PDF's page jobs spread over three worker threads; they fan in on the parent exactly."""
+    """A 50-page PDF's page jobs (IMPORT_PDF_PAGE_JOBS of them) spread over three worker threads; they fan in exactly."""
     inject(sync_points, delays)
-    record_jobs(sync_points, race_history, PROCESS_PDF_PAGE, "page-job")
+    record_jobs(sync_points, race_history, PROCESS_PDF_PAGES, "page-job")
     rq_worker_threads(3)
 
     run_async_import_under_reader(concurrently, race_history, project, user, [(Upload("doc.pdf", pdf_bytes(PAGES)), PAGES)])
 
     assert_delays_applied(sync_points, delays)
-    page_jobs = [inv for inv, _ in race_history.pairs() if inv.f == "process_pdf_page"]
-    assert len(page_jobs) == PAGES, f"{len(page_jobs)} page jobs ran for {PAGES} pages"
+    page_jobs = [inv for inv, _ in race_history.pairs() if inv.f == "process_pdf_pages"]
+    assert len(page_jobs) == settings.IMPORT_PDF_PAGE_JOBS, f"{len(page_jobs)} page jobs ran for {PAGES} pages"
+    assert sorted(page for inv in page_jobs for page in inv.value[0]) == sorted(
+        FileUpload.objects.filter(parent__isnull=False).values_list("id", flat=True)), "a page was left out or doubled"
     if delays != "none":  # a held job keeps its worker busy: the others must take pages meanwhile
         workers = {inv.process.rpartition("@")[2] for inv in page_jobs}
         assert len(workers) >= 2, f"all {PAGES} page jobs ran on {workers}; the fan-out never ran in parallel"
@@ -107,7 +111,8 @@ def test_50_page_pdf_and_a_batch_on_two_worker_processes(inject_env, project, us
     check(race_checker, final_state(project, expected_tasks(race_history)), *PDF_INVARIANTS)
     starts = [hit for hit in remote_sync_points.trace if hit.point == "job.start"
               and not hit.actor.startswith(f"{os.getpid()}:")]
-    assert len(starts) == PAGES + 1, f"the worker processes started {len(starts)} jobs, not run_import and {PAGES} pages"
+    jobs = 1 + settings.IMPORT_PDF_PAGE_JOBS
+    assert len(starts) == jobs, f"the worker processes started {len(starts)} jobs, not run_import and the page jobs ({jobs})"
     held = [hit for hit in starts if any(inject_env in action for action in hit.actions)] if inject_env else []
     assert len(held) == (len(starts) if inject_env else 0), (
         f"{len(held)} of the workers' {len(starts)} job starts were held by RACELAB_INJECT={inject_env!r}: "

@@ -70,8 +70,7 @@ def test_a_rerun_after_the_fan_out_never_splits_a_pdf_twice(api, project, use_re
     assert recovered["imports"] == [body["import"]] and parent.id not in recovered["released"]
     pages = list(FileUpload.objects.filter(parent=parent).order_by("page_number"))
     assert [page.page_number for page in pages] == [1, 2, 3]
-    for page in pages:
-        services.process_pdf_page(page.id)
+    services.process_pdf_pages([page.id for page in pages])
     assert api.get(body["poll_url"]).json()["status"] == "completed"
     assert FileUpload.objects.get(id=parent.id).status == "completed"
     assert Task.objects.filter(project=project).count() == 3
