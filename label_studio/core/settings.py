@@ -135,6 +135,8 @@ IMPORT_MAX_JSON_DEPTH = int(os.environ.get("IMPORT_MAX_JSON_DEPTH", 64))
 IMPORT_MAX_PDF_PAGES = int(os.environ.get("IMPORT_MAX_PDF_PAGES", 1000))
 # A PDF's pages are split over at most this many parallel page jobs (about the number of workers).
 IMPORT_PDF_PAGE_JOBS = int(os.environ.get("IMPORT_PDF_PAGE_JOBS", 4))
+# Async imports up to this many bytes go to the "high" queue, bigger ones to "default".
+IMPORT_SMALL_BYTES = int(os.environ.get("IMPORT_SMALL_BYTES", 8 * 1024))
 IMPORT_STUCK_AFTER_SECONDS = int(os.environ.get("IMPORT_STUCK_AFTER_SECONDS", 600))
 IMPORT_RECONCILE_INTERVAL_SECONDS = int(os.environ.get("IMPORT_RECONCILE_INTERVAL_SECONDS", 60))
 # Requests bigger than this land in a temp file instead of memory; the import limit above still applies.

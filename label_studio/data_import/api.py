@@ -76,7 +76,7 @@ class ProjectImportAPI(APIView):
 
     def get(self, request, pk, import_pk):
         # One query, polled often: the import, only within a project the user owns (else 404, as user_project).
-        owned = ProjectImport.objects.filter(project__in=Project.objects.for_user(request.user))
+        owned = ProjectImport.objects.filter(project__in=Project.objects.for_user(request.user)).defer("tasks")
         project_import = get_object_or_404(owned, project_id=pk, pk=import_pk)
         return Response(ProjectImportSerializer(project_import).data)
 

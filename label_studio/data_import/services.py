@@ -9,6 +9,7 @@ import, and the reconciler that recovers lost or crashed jobs. Each fix flag of
 Views call :func:`sync_import`, :func:`start_async_import` and
 :func:`file_uploads_for_listing`; workers run the ``@job`` functions.
 """
+import json
 import logging
 import os
 import time
@@ -190,7 +191,8 @@ def start_async_import(project, user, uploads, body_tasks=None):
             project_import = ProjectImport.objects.create(project=project, user=user, tasks=body_tasks)
             file_uploads = [_create_file_upload(project, user, upload, stored, project_import) for upload in uploads]
             project_import.file_upload_ids = [fu.id for fu in file_uploads]
-            project_import.job_id = start_job_async_or_sync(run_import, project_import.id, queue_name="high")
+            project_import.job_id = start_job_async_or_sync(run_import, project_import.id,
+                                                            queue_name=import_queue(uploads, body_tasks))
             project_import.save(update_fields=["file_upload_ids", "job_id"])
             if fix_enabled("R8") and redis_configured():  # inline jobs cannot be lost between commit and enqueue
                 start_job_async_or_sync(reconcile_import, project_import.id, queue_name="low",
@@ -203,6 +205,17 @@ def start_async_import(project, user, uploads, body_tasks=None):
     event("import.async_created", import_id=project_import.id, project_id=project.id,
           file_upload_ids=project_import.file_upload_ids, job_id=project_import.job_id)
     return project_import
+
+
+def import_queue(uploads, body_tasks=None):
+    """Return the queue of an async import: ``high`` when it is small, else ``default``.
+
+    Workers take ``high`` first, so a few small files never wait behind
+    someone else's 1000-task batch or 50-page PDF. Small means at most
+    ``IMPORT_SMALL_BYTES`` of files and request body together.
+    """
+    size = sum(len(upload.content) for upload in uploads) + (len(json.dumps(body_tasks)) if body_tasks else 0)
+    return "high" if size <= settings.IMPORT_SMALL_BYTES else "default"
 
 
 def async_response(project_import):
@@ -452,7 +465,9 @@ def _finish_import_if_done(import_id):
         project_import.error = "\n".join(failed) or None
         project_import.finished_at = timezone.now()
         project_import.duration = (project_import.finished_at - project_import.created_at).total_seconds()
-        project_import.save()
+        project_import.save(update_fields=[
+            "task_count", "found_formats", "could_be_tasks_list", "data_columns", "status", "error", "finished_at",
+            "duration", "updated_at"])
     race_point("import.finished", import_id=import_id, status=project_import.status)
     event("import.finished", import_id=import_id, status=project_import.status, task_count=project_import.task_count,
           duration=project_import.duration)

@@ -59,6 +59,17 @@ def test_a_job_lost_at_enqueue_is_recovered_by_the_reconciler(api, project, sett
     assert FileUpload.objects.get(id=body["file_upload_ids"][0]).status == "completed"
 
 
+def test_a_big_import_waits_on_the_default_queue_not_before_small_ones(api, project, settings, use_redis):
+    settings.IMPORT_SMALL_BYTES = 1000
+    small = import_async(api, project, named("small.json", json_tasks(2)))
+    big = import_async(api, project, named("big.json", json_tasks(100)))  # no worker: both jobs stay queued
+
+    def job_id(body):
+        return ProjectImport.objects.get(id=body["import"]).job_id
+
+    assert (jobs.queue("high").job_ids, jobs.queue("default").job_ids) == ([job_id(small)], [job_id(big)])
+
+
 def test_a_rerun_after_the_fan_out_never_splits_a_pdf_twice(api, project, use_redis):
     body = import_async(api, project, named("doc.pdf", pdf_bytes(3)))  # jobs wait in Redis: no worker
     services.run_import(body["import"])  # the fan-out, as a worker that then dies would leave it
