@@ -52,7 +52,7 @@ class Batch:
         return sum(upload.pages for upload in self.files)
 
     def multipart(self):
-        """Return the ``files=`` argument for ``requests`` (all under the ``file`` field)."""
+        """Return the ``files=`` argument of a Locust client (all under the ``file`` field)."""
         return [("file", (u.name, u.content, u.content_type)) for u in self.files]
 
 
