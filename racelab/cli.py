@@ -7,6 +7,7 @@ module docstring whose first line is the command's help.
 """
 import argparse
 import importlib
+import signal
 import sys
 
 COMMANDS = ("serve", "races", "load", "bench", "run")
@@ -33,7 +34,13 @@ def build_parser():
 def main(argv=None):
     """Run the command named in ``argv`` and return its exit code."""
     args = build_parser().parse_args(argv)
+    # A cancelled CI job (SIGTERM) unwinds like Ctrl-C: every server and worker started is stopped.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     return args.handler(args)
+
+
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":

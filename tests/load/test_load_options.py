@@ -1,4 +1,9 @@
-"""racelab load's options: bounded runs, loopback targets, and errors that say what to change."""
+"""racelab load's options: bounded runs, loopback targets, errors that say what to change, and clean cancels."""
+import signal
+import subprocess
+import sys
+
+import psutil
 import pytest
 
 from racelab.loadrun import LoadError, check_host, load_and_report, locust_command, seconds
@@ -48,3 +53,24 @@ def test_think_time_reaches_locust_and_a_bad_one_is_refused_first(tmp_path):
     assert "--think-time" not in locust_command("uploads", "http://127.0.0.1:1", 1, 1, "1s", tmp_path)
     with pytest.raises(LoadError, match="write e.g. 2-5 or 3"):
         locust_command("uploads", "http://127.0.0.1:1", 1, 1, "1s", tmp_path, think_time="slow")
+
+
+def test_a_cancelled_load_run_stops_every_process_it_started(tmp_path, eventually):
+    """SIGTERM (a cancelled CI job) reaches the served app's gunicorn, rq workers and Locust, not just racelab."""
+    run = subprocess.Popen([sys.executable, "-m", "racelab.cli", "load", "--scenario", "uploads", "--users", "1",
+                            "--run-time", "5m", "--db", "sqlite", "--workers", "1", "--out", str(tmp_path)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def started():
+        children = psutil.Process(run.pid).children(recursive=True)
+        commands = " ".join(" ".join(child.cmdline()) for child in children)
+        return children if "gunicorn" in commands and "locust" in commands else None
+
+    try:
+        children = eventually(started, 60, "racelab load to serve the app and start Locust")
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=60) == 128 + signal.SIGTERM
+        _, alive = psutil.wait_procs(children, timeout=30)
+        assert not alive, f"still running after racelab load was cancelled: {[p.cmdline() for p in alive]}"
+    finally:
+        run.kill()
