@@ -63,7 +63,7 @@ def test_a_cancelled_load_run_stops_every_process_it_started(tmp_path, eventuall
 
     def started():
         children = psutil.Process(run.pid).children(recursive=True)
-        commands = " ".join(" ".join(child.cmdline()) for child in children)
+        commands = " ".join(command_line(child) for child in children)
         return children if "gunicorn" in commands and "locust" in commands else None
 
     try:
@@ -71,6 +71,14 @@ def test_a_cancelled_load_run_stops_every_process_it_started(tmp_path, eventuall
         run.send_signal(signal.SIGTERM)
         assert run.wait(timeout=60) == 128 + signal.SIGTERM
         _, alive = psutil.wait_procs(children, timeout=30)
-        assert not alive, f"still running after racelab load was cancelled: {[p.cmdline() for p in alive]}"
+        assert not alive, f"still running after racelab load was cancelled: {[command_line(p) for p in alive]}"
     finally:
         run.kill()
+
+
+def command_line(process):
+    """Return the process's command line, or "" once it has exited (start-up commands come and go)."""
+    try:
+        return " ".join(process.cmdline())
+    except psutil.NoSuchProcess:
+        return ""
