@@ -159,7 +159,8 @@ def _create_all_tasks(project, parsed, file_uploads):
 def _create_pdf_pages_inline(project, parent, reader, texts):
     """Create one page file upload and one task per page, complete them and the parent; return the tasks' ids."""
     pages = _create_page_uploads(parent, reader.pages)
-    task_ids = _insert_tasks(project, [(page, _page_task(parent, page.page_number, text)) for page, text in zip(pages, texts)])
+    page_tasks = [(page, _page_task(parent, page.page_number, text)) for page, text in zip(pages, texts)]
+    task_ids = _insert_tasks(project, page_tasks)
     _mark_completed(*pages)
     FileUpload.objects.filter(id=parent.id).update(
         is_parent_document=True, pages_total=len(texts), pages_done=len(texts))
@@ -519,6 +520,8 @@ def _create_tasks(project, file_upload, tasks):
 
 def _insert_tasks(project, tasks):
     """Insert ``(file_upload, task)`` pairs for ``project`` with fresh inner ids; return the tasks' ids."""
+    if not tasks:  # e.g. every page of a page job failed: no inner ids to allocate, no lock to take
+        return []
     inner_ids = _allocate_inner_ids(project.id, len(tasks))
     rows = [
         Task(project_id=project.id, file_upload_id=file_upload.id if file_upload else None, data=task["data"],

@@ -73,7 +73,7 @@ def test_1000_task_batch_imported_by_workers(delays, project, user, sync_points,
 @pytest.mark.parametrize("delays", ["none", "worker"])
 def test_50_page_pdf_on_three_worker_threads(delays, project, user, sync_points, rq_worker_threads, concurrently,
                                              race_history, race_checker):
-    """A 50-page PDF's page jobs (IMPORT_PDF_PAGE_JOBS of them) spread over three worker threads; they fan in exactly."""
+    """A 50-page PDF's IMPORT_PDF_PAGE_JOBS page jobs spread over three worker threads; they fan in exactly."""
     inject(sync_points, delays)
     record_jobs(sync_points, race_history, PROCESS_PDF_PAGES, "page-job")
     rq_worker_threads(3)
@@ -112,7 +112,7 @@ def test_50_page_pdf_and_a_batch_on_two_worker_processes(inject_env, project, us
     starts = [hit for hit in remote_sync_points.trace if hit.point == "job.start"
               and not hit.actor.startswith(f"{os.getpid()}:")]
     jobs = 1 + settings.IMPORT_PDF_PAGE_JOBS
-    assert len(starts) == jobs, f"the worker processes started {len(starts)} jobs, not run_import and the page jobs ({jobs})"
+    assert len(starts) == jobs, f"the workers started {len(starts)} jobs, not run_import and the page jobs ({jobs})"
     held = [hit for hit in starts if any(inject_env in action for action in hit.actions)] if inject_env else []
     assert len(held) == (len(starts) if inject_env else 0), (
         f"{len(held)} of the workers' {len(starts)} job starts were held by RACELAB_INJECT={inject_env!r}: "

@@ -59,6 +59,22 @@ def test_a_job_lost_at_enqueue_is_recovered_by_the_reconciler(api, project, sett
     assert FileUpload.objects.get(id=body["file_upload_ids"][0]).status == "completed"
 
 
+def test_a_page_that_cannot_be_read_fails_alone_and_fails_its_parent(api, project, use_redis):
+    body = import_async(api, project, named("doc.pdf", pdf_bytes(3)))
+    services.run_import(body["import"])  # the fan-out; its page jobs wait in Redis
+    pages = list(FileUpload.objects.filter(parent_id=body["file_upload_ids"][0]).order_by("page_number"))
+    with pages[1].file.open("wb") as handle:
+        handle.write(b"not a pdf")
+
+    services.process_pdf_pages([page.id for page in pages])
+
+    assert [FileUpload.objects.get(id=page.id).status for page in pages] == ["completed", "failed", "completed"]
+    parent = FileUpload.objects.get(id=body["file_upload_ids"][0])
+    assert (parent.status, parent.pages_done) == ("failed", 3) and "page(s) 2 failed" in parent.error_message
+    assert Task.objects.filter(project=project).count() == 2
+    assert api.get(body["poll_url"]).json()["status"] == "failed"
+
+
 def test_a_big_import_waits_on_the_default_queue_not_before_small_ones(api, project, settings, use_redis):
     settings.IMPORT_SMALL_BYTES = 1000
     small = import_async(api, project, named("small.json", json_tasks(2)))
