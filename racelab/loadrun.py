@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 from locustfiles._settings import think_time as parse_think_time
 from racelab.serving import served_app
+from reports.results import SERVER_LOG
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ("uploads", "batch", "pdf", "mixed", "rapid")
@@ -99,7 +100,7 @@ def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", h
     with contextlib.ExitStack() as stack:
         if not host:
             app = stack.enter_context(served_app(db=db, workers=workers, web_workers=2, inject=inject, fixes=fixes,
-                                                 log=log or subprocess.DEVNULL))
+                                                 log=log or subprocess.DEVNULL, access_log=results / SERVER_LOG))
             host, token = app.url, app.token
         argv = locust_command(scenario, host, users, spawn_rate or max(1, users // 10), run_time, results, processes,
                               think_time)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from harness.services import start_postgres, start_redis
 
 DB_CHOICES = ("sqlite", "postgres")
+ACCESS_LOG_FORMAT = "%(m)s %(U)s %(s)s %(M)s"  # read by reports.results.server_times
 
 
 @dataclass
@@ -39,13 +40,15 @@ def free_port():
 
 @contextlib.contextmanager
 def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=2, user_token=None,
-               password="racelab", inject="", fixes="all", log=None, extra_env=None):
+               password="racelab", inject="", fixes="all", log=None, extra_env=None, access_log=None):
     """Start the app and yield a :class:`ServedApp`; stop every process and server it started on exit.
 
     ``db`` is ``sqlite``, ``postgres`` (a throw-away server) or a URL; a
     ``redis_url`` given is used as is, else a throw-away Redis is started.
     ``inject`` (e.g. ``commit=200ms,worker=300ms``) widens race windows in the
-    web and worker processes; ``fixes`` says which fixes stay on.
+    web and worker processes; ``fixes`` says which fixes stay on. With
+    ``access_log`` (a path), gunicorn writes one line per request there:
+    method, path, status and the milliseconds it took the server.
     """
     port = port or free_port()
     log = log or sys.stderr
@@ -76,7 +79,8 @@ def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=
         app.processes.append(subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "label_studio.core.wsgi:application", "--bind", f"127.0.0.1:{port}",
              "--workers", str(web_workers), "--threads", "4", "--timeout", "120", "--log-level", "warning",
-             "--keep-alive", "75"],
+             "--keep-alive", "75",
+             *(["--access-logfile", str(access_log), "--access-logformat", ACCESS_LOG_FORMAT] if access_log else [])],
             env=env, stdout=log, stderr=log))
         for _ in range(workers):
             app.processes.append(subprocess.Popen([*manage, "rqworker", "high", "default", "low", "--with-scheduler",

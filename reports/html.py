@@ -10,7 +10,7 @@ from html import escape
 from reports import charts
 from reports.gates import FAIL, PASS, format_value
 from reports.results import ANOMALY, DISPLAY, METRIC
-from reports.summary import first_examples, headline, load_line
+from reports.summary import SERVER_TIME_MEANING, first_examples, headline, load_line
 
 # Drawn with CSS, not emoji: a CI runner's browser may have no emoji font.
 ICONS = {PASS: "<span class='icon pass'>✓</span>", FAIL: "<span class='icon fail'>✗</span>",
@@ -57,12 +57,21 @@ def render_html(results, verdict, title="racelab report"):
              "<h2>Latency percentiles over time</h2>", _latency_panels(results, _display_limit(verdict)),
              "<h2>Time to display</h2>", _display(results, _display_limit(verdict)),
              "<h2>File-upload status distribution</h2>", _statuses(results),
+             *(["<h2>Server time</h2>", _server_time(results)] if results.metrics.get("server_time") else []),
              "<h2>Anomalies and failures</h2>", _failures(results)]
     if results.notices:
         parts.append("<h2>Notices</h2><ul class='notices'>" +
                      "".join(f"<li>{escape(n)}</li>" for n in results.notices) + "</ul>")
     parts.append(f"<p class='files'>read: {escape(', '.join(results.files))}</p></main></body></html>")
     return "\n".join(parts)
+
+
+def _server_time(results):
+    rows = "".join(f"<tr><td><code>{escape(name)}</code></td><td class='num'>{f['count']}</td>"
+                   f"<td class='num'>{f['p50']:.0f} ms</td><td class='num'>{f['p95']:.0f} ms</td></tr>"
+                   for name, f in results.metrics["server_time"].items())
+    return (f"<p class='meta'>{escape(SERVER_TIME_MEANING)}</p><table><tr><th>endpoint</th>"
+            f"<th class='num'>requests</th><th class='num'>p50</th><th class='num'>p95</th></tr>{rows}</table>")
 
 
 def _banner(verdict):

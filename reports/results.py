@@ -8,7 +8,9 @@ A results folder holds any of:
 - ``PREFIX_racelab.json``, written by the load suite beside them (counters,
   notices, the exact time-to-display histogram);
 - ``health.json`` or ``PREFIX_health.json``: the body of ``GET /api/health/import-flow``;
-- ``races.json``: a list of ``{"race", "mode", "runs", "anomalies", "reproduced_pct", "example"}``.
+- ``races.json``: a list of ``{"race", "mode", "runs", "anomalies", "reproduced_pct", "example"}``;
+- ``server_access.log``: the served app's access log (``METHOD PATH STATUS MILLISECONDS`` a line),
+  for the server's own time per endpoint.
 
 Only these files are read; nothing imports Locust (it would monkey-patch this
 process), the load suite or the service. Missing keys are tolerated: a metric
@@ -16,11 +18,12 @@ nobody measured is ``None``, and its gate is skipped.
 """
 import csv
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 STATS, HISTORY, FAILURES = "_stats.csv", "_stats_history.csv", "_failures.csv"
-LOAD_JSON, HEALTH_JSON, RACES_JSON = "_racelab.json", "health.json", "races.json"
+LOAD_JSON, HEALTH_JSON, RACES_JSON, SERVER_LOG = "_racelab.json", "health.json", "races.json", "server_access.log"
 ANOMALY, METRIC, DISPLAY = "ANOMALY", "METRIC", "time_to_display"
 PERCENTILES = ("50%", "95%", "99%")
 
@@ -73,7 +76,32 @@ def load_results(directory):
     res.statuses = _statuses(loads, health)
     res.metrics = build_metrics(res.stats, loads, health, res.histograms, len(prefixes))
     res.metrics["load"] = load_level(res.history, res.metrics)
+    res.metrics["server_time"] = server_times(folder / SERVER_LOG, res.files)
     return res
+
+
+def server_times(path, files):
+    """Return ``{"GET /api/projects/[id]": {"count", "p50", "p95"}}`` from an access log; ``{}`` without one.
+
+    The server's own clock: beside Locust's figures, it tells a slow app from a
+    load machine too busy to read its answers in time.
+    """
+    try:
+        with open(path) as handle:
+            lines = handle.read().splitlines()
+    except FileNotFoundError:
+        return {}
+    files.append(Path(path).name)
+    buckets = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 4 or not parts[3].isdigit():
+            continue
+        endpoint = f"{parts[0]} {re.sub(r'/[0-9]+', '/[id]', parts[1])}"
+        target = buckets.setdefault(endpoint, {})
+        target[int(parts[3])] = target.get(int(parts[3]), 0) + 1
+    return {endpoint: {"count": sum(counts.values()), "p50": percentile(counts, 0.5), "p95": percentile(counts, 0.95)}
+            for endpoint, counts in sorted(buckets.items(), key=lambda item: -sum(item[1].values()))}
 
 
 def load_level(history, metrics):

@@ -24,6 +24,10 @@ def headline(verdict):
     return "❌ " + "; ".join(parts)
 
 
+SERVER_TIME_MEANING = ("The served app's own time per request (its access log), without the wait for a free worker "
+                       "or for the load machine to read the answer.")
+
+
 def load_line(load):
     """Return the sentence saying what load the figures were measured under (see ``reports.results.load_level``)."""
     return (f"Under load: {load['users']} users for {load['seconds']} s, {load['requests_per_s']:g} HTTP requests/s, "
@@ -60,6 +64,11 @@ def render_markdown(results, verdict):
         lines += ["", "### Time to display", "", "| metric | imports | p50 | p95 | p99 | max |", "|---|---|---|---|---|---|"]
         lines += [f"| `{name}` | {f['count']} | {f['p50']:.0f} ms | {f['p95']:.0f} ms | {f['p99']:.0f} ms | "
                   f"{f['max']:.0f} ms |" for name, f in display.items()]
+    server = results.metrics.get("server_time") or {}
+    if server:
+        lines += ["", "### Server time", "", SERVER_TIME_MEANING, "",
+                  "| endpoint | requests | p50 | p95 |", "|---|---|---|---|"]
+        lines += [f"| `{name}` | {f['count']} | {f['p50']:.0f} ms | {f['p95']:.0f} ms |" for name, f in server.items()]
     if results.notices:
         lines += ["", "### Notices", ""] + [f"- {n}" for n in results.notices]
     lines += ["", f"<sub>read: {', '.join(results.files)}</sub>", ""]

@@ -81,6 +81,14 @@ def test_markdown_shows_gates_races_and_anomalies(failing, tmp_path):
     assert "Under load: 10 users for 4 s," in md
 
 
+def test_the_server_time_table_is_in_both_summaries(passing, tmp_path):
+    (passing / "server_access.log").write_text("GET /api/projects/3 200 12\nGET /api/projects/4 200 30\n")
+    write_report(passing, tmp_path / "latest")
+    assert "| `GET /api/projects/[id]` | 2 | 30 ms | 30 ms |" in (tmp_path / "latest" / "summary.md").read_text()
+    page = (tmp_path / "latest" / "report.html").read_text()
+    assert "<h2>Server time</h2>" in page and "<code>GET /api/projects/[id]</code>" in page
+
+
 def test_html_is_one_self_contained_page(failing, tmp_path):
     write_report(failing, tmp_path / "latest")
     page = (tmp_path / "latest" / "report.html").read_text()

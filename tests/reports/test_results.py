@@ -32,6 +32,23 @@ def test_exact_histogram_wins_over_locust_rounded_percentiles(tmp_path):
     assert (figures["p50"], figures["p95"], figures["p99"]) == (51, 96, 100)  # Locust's (upper) definition
 
 
+def test_the_served_apps_access_log_gives_the_server_time_per_endpoint(tmp_path):
+    write_load(tmp_path)
+    lines = [f"GET /api/projects/{n % 3}/imports/{n} 200 {n}" for n in range(1, 101)]
+    lines += ["POST /api/projects/7/import 201 40", "POST /api/projects/8/import 400 60", "a line of something else"]
+    (tmp_path / "server_access.log").write_text("\n".join(lines) + "\n")
+
+    assert load_results(tmp_path).metrics["server_time"] == {
+        "GET /api/projects/[id]/imports/[id]": {"count": 100, "p50": 51, "p95": 96},
+        "POST /api/projects/[id]/import": {"count": 2, "p50": 60, "p95": 60},
+    }
+
+
+def test_without_an_access_log_there_is_no_server_time(tmp_path):
+    write_load(tmp_path)
+    assert load_results(tmp_path).metrics["server_time"] == {}
+
+
 def test_percentile_matches_locusts_definition():
     assert percentile({10: 96, 600: 4}, 0.95) == 10
     assert percentile({10: 95, 600: 5}, 0.95) == 600
