@@ -19,6 +19,7 @@ nobody measured is ``None``, and its gate is skipped.
 import csv
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,22 +87,19 @@ def server_times(path, files):
     The server's own clock: beside Locust's figures, it tells a slow app from a
     load machine too busy to read its answers in time.
     """
+    buckets = {}  # endpoint -> {ms: count}
     try:
         with open(path) as handle:
-            lines = handle.read().splitlines()
+            for line in handle:
+                parts = line.split()
+                if len(parts) == 4 and parts[3].isdigit():
+                    endpoint = f"{parts[0]} {re.sub(r'/[0-9]+', '/[id]', parts[1])}"
+                    buckets.setdefault(endpoint, Counter())[int(parts[3])] += 1
     except FileNotFoundError:
         return {}
     files.append(Path(path).name)
-    buckets = {}
-    for line in lines:
-        parts = line.split()
-        if len(parts) != 4 or not parts[3].isdigit():
-            continue
-        endpoint = f"{parts[0]} {re.sub(r'/[0-9]+', '/[id]', parts[1])}"
-        target = buckets.setdefault(endpoint, {})
-        target[int(parts[3])] = target.get(int(parts[3]), 0) + 1
-    return {endpoint: {"count": sum(counts.values()), "p50": percentile(counts, 0.5), "p95": percentile(counts, 0.95)}
-            for endpoint, counts in sorted(buckets.items(), key=lambda item: -sum(item[1].values()))}
+    return {endpoint: {"count": counts.total(), "p50": percentile(counts, 0.5), "p95": percentile(counts, 0.95)}
+            for endpoint, counts in sorted(buckets.items(), key=lambda item: -item[1].total())}
 
 
 def load_level(history, metrics):
