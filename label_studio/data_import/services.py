@@ -454,13 +454,12 @@ def _finish_import_if_done(import_id):
         if any(fu.status not in FileUpload.FINAL or fu.pages_done < fu.pages_total for fu in uploads):
             return
         failed = [fu.error_message for fu in uploads if fu.status == FileUpload.FAILED]
-        tasks = Task.objects.filter(Q(file_upload__project_import_id=import_id)
-                                    | Q(file_upload__parent__project_import_id=import_id))
+        tasks = Task.objects.filter(file_upload_id__in=_with_pages(uploads))
         project_import.task_count = tasks.count() + len(project_import.tasks or [])
         formats = [fu.format for fu in uploads]
         project_import.found_formats = {fmt: formats.count(fmt) for fmt in sorted(set(formats))}
         project_import.could_be_tasks_list = any(fmt in (".csv", ".tsv", ".txt") for fmt in formats)
-        sample = [task.data for task in tasks[:100]] + [task["data"] for task in (project_import.tasks or [])[:100]]
+        sample = list(tasks.values_list("data", flat=True)[:100]) + [task["data"] for task in (project_import.tasks or [])[:100]]
         project_import.data_columns = sorted({key for data in sample for key in data})
         project_import.status = ProjectImport.FAILED if failed else ProjectImport.COMPLETED
         project_import.error = "\n".join(failed) or None
@@ -472,6 +471,13 @@ def _finish_import_if_done(import_id):
     race_point("import.finished", import_id=import_id, status=project_import.status)
     event("import.finished", import_id=import_id, status=project_import.status, task_count=project_import.task_count,
           duration=project_import.duration)
+
+
+def _with_pages(uploads):
+    """Return the ids of ``uploads`` and of their PDF pages: index lookups, where an OR across joins scans the table."""
+    parent_ids = [fu.id for fu in uploads if fu.is_parent_document]
+    page_ids = FileUpload.objects.filter(parent_id__in=parent_ids).values_list("id", flat=True) if parent_ids else []
+    return [fu.id for fu in uploads] + list(page_ids)
 
 
 def _fail_import(import_id, message):
