@@ -6,11 +6,12 @@ the load suite alike; it only reads.
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from label_studio.core.jobs import queue, redis_configured
 from label_studio.data_import.models import FileUpload, ProjectImport
+from label_studio.tasks.models import Task
 
 
 def import_flow_metrics(stuck_after=None):
@@ -22,12 +23,16 @@ def import_flow_metrics(stuck_after=None):
     stuck = FileUpload.objects.exclude(status__in=FileUpload.FINAL).filter(
         Q(claimed_at__lt=cutoff) | Q(claimed_at=None, created_at__lt=cutoff))
     stuck_imports = ProjectImport.objects.exclude(status__in=ProjectImport.FINAL).filter(updated_at__lt=cutoff)
-    completed = FileUpload.objects.filter(status=FileUpload.COMPLETED).with_task_count()
-    mismatches = completed.filter(
-        Q(is_parent_document=False, task_count=0)
-        | Q(is_parent_document=True, task_count__lt=F("pages_total"))
-        | Q(is_parent_document=True, pages_done__lt=F("pages_total")))
-    completed_count, mismatch_ids = completed.count(), list(mismatches.values_list("id", flat=True)[:100])
+    completed = FileUpload.objects.filter(status=FileUpload.COMPLETED).order_by()
+    # Joins, not a task-counting subquery per file: that took 0.55 s at 13k files on PostgreSQL,
+    # most of it compiling the plan (JIT), and grew with the table.
+    empty_files = completed.filter(~Exists(Task.objects.filter(file_upload=OuterRef("pk"))), is_parent_document=False)
+    documents = completed.filter(is_parent_document=True)  # a document's tasks are its pages'
+    short_documents = documents.annotate(page_tasks=Count("pages__tasks")).filter(
+        Q(page_tasks__lt=F("pages_total")) | Q(pages_done__lt=F("pages_total")))
+    mismatch_ids = sorted([*empty_files.values_list("id", flat=True)[:100],
+                           *short_documents.values_list("id", flat=True)[:100]])[:100]
+    completed_count = completed.count()
     finished = ProjectImport.objects.filter(status__in=ProjectImport.FINAL)
     durations = sorted(d for d in finished.order_by("-finished_at").values_list("duration", flat=True)[:100] if d is not None)
     return {

@@ -5,7 +5,8 @@ import pytest
 from django.core.management import call_command
 
 from label_studio.data_import.models import FileUpload
-from tests.conftest import csv_rows, named
+from label_studio.tasks.models import Task
+from tests.conftest import csv_rows, named, pdf_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,6 +47,20 @@ def test_metrics_count_statuses_and_flag_a_completed_upload_without_tasks(api, p
     assert code == 1
     assert metrics["status_distribution"]["completed"] == 2
     assert metrics["count_mismatches"] == 1 and metrics["task_count_accuracy"] == 0.5
+
+
+def test_metrics_flag_a_completed_document_short_of_its_pages_tasks_or_pages(api, project):
+    for name in ("whole.pdf", "lost_task.pdf", "lost_page.pdf"):
+        api.post(f"/api/projects/{project.id}/import", {"file": named(name, pdf_bytes(3))}, format="multipart")
+    documents = {fu.original_name: fu for fu in FileUpload.objects.filter(is_parent_document=True)}
+    emptied_page = FileUpload.objects.get(parent=documents["lost_task.pdf"], page_number=2)
+    Task.objects.filter(file_upload=emptied_page).delete()
+    FileUpload.objects.filter(id=documents["lost_page.pdf"].id).update(pages_done=2)
+
+    _, out, _ = run("import_flow_metrics")
+
+    flagged = [emptied_page.id, documents["lost_task.pdf"].id, documents["lost_page.pdf"].id]
+    assert json.loads(out)["count_mismatch_ids"] == sorted(flagged)
 
 
 def test_reconcile_imports_redispatches_a_stuck_import(api, project, settings):
