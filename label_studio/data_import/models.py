@@ -42,6 +42,7 @@ class FileUpload(models.Model):
     PENDING, PROCESSING, COMPLETED, FAILED = "pending", "processing", "completed", "failed"
     STATUS_CHOICES = [(PENDING, "Pending"), (PROCESSING, "Processing"), (COMPLETED, "Completed"), (FAILED, "Failed")]
     FINAL = (COMPLETED, FAILED)
+    ACTIVE = (PENDING, PROCESSING)  # not final; a filter on these uses the status index, excluding FINAL scans the table
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="file_uploads")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="file_uploads")
@@ -84,6 +85,7 @@ class ProjectImport(models.Model):
     CREATED, IN_PROGRESS, COMPLETED, FAILED = "created", "in_progress", "completed", "failed"
     STATUS_CHOICES = [(CREATED, "Created"), (IN_PROGRESS, "In progress"), (COMPLETED, "Completed"), (FAILED, "Failed")]
     FINAL = (COMPLETED, FAILED)
+    ACTIVE = (CREATED, IN_PROGRESS)  # not final, as FileUpload.ACTIVE
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="imports")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)

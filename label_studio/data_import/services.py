@@ -621,8 +621,8 @@ def reconcile(stuck_after=None, import_ids=None):
     """
     stuck_after = settings.IMPORT_STUCK_AFTER_SECONDS if stuck_after is None else stuck_after
     cutoff = timezone.now() - timedelta(seconds=stuck_after)
-    imports = ProjectImport.objects.exclude(status__in=ProjectImport.FINAL).filter(updated_at__lt=cutoff)
-    pages = FileUpload.objects.filter(parent__isnull=False).exclude(status__in=FileUpload.FINAL)
+    imports = ProjectImport.objects.filter(status__in=ProjectImport.ACTIVE, updated_at__lt=cutoff)
+    pages = FileUpload.objects.filter(parent__isnull=False, status__in=FileUpload.ACTIVE)
     if import_ids is not None:
         imports = imports.filter(id__in=import_ids)
         pages = pages.filter(project_import_id__in=import_ids)
@@ -630,8 +630,7 @@ def reconcile(stuck_after=None, import_ids=None):
     if fix_enabled("R10"):
         # A released upload keeps its status (it never moves backwards); the next claim takes it again.
         # A fanned-out PDF parent is not stale: its pages finish it.
-        stale = FileUpload.objects.filter(claimed_at__lt=cutoff, is_parent_document=False).exclude(
-            status__in=FileUpload.FINAL)
+        stale = FileUpload.objects.filter(claimed_at__lt=cutoff, is_parent_document=False, status__in=FileUpload.ACTIVE)
         if import_ids is not None:
             stale = stale.filter(project_import_id__in=import_ids)
         for fu in stale:
