@@ -22,7 +22,7 @@ def import_flow_metrics(stuck_after=None):
     distribution.update(dict(FileUpload.objects.values_list("status").annotate(n=Count("id")).order_by()))
     stuck = FileUpload.objects.filter(status__in=FileUpload.ACTIVE).filter(
         Q(claimed_at__lt=cutoff) | Q(claimed_at=None, created_at__lt=cutoff))
-    stuck_imports = ProjectImport.objects.filter(status__in=ProjectImport.ACTIVE).filter(updated_at__lt=cutoff)
+    stuck_imports = ProjectImport.objects.filter(status__in=ProjectImport.ACTIVE, updated_at__lt=cutoff)
     completed = FileUpload.objects.filter(status=FileUpload.COMPLETED).order_by()
     # Joins, not a task-counting subquery per file: that took 0.55 s at 13k files on PostgreSQL,
     # most of it compiling the plan (JIT), and grew with the table.

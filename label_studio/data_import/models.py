@@ -42,7 +42,7 @@ class FileUpload(models.Model):
     PENDING, PROCESSING, COMPLETED, FAILED = "pending", "processing", "completed", "failed"
     STATUS_CHOICES = [(PENDING, "Pending"), (PROCESSING, "Processing"), (COMPLETED, "Completed"), (FAILED, "Failed")]
     FINAL = (COMPLETED, FAILED)
-    ACTIVE = (PENDING, PROCESSING)  # not final; a filter on these uses the status index, excluding FINAL scans the table
+    ACTIVE = (PENDING, PROCESSING)  # not final: filtering on these uses the status index; excluding FINAL scans
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="file_uploads")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="file_uploads")
