@@ -382,14 +382,20 @@ def process_pdf_pages(page_ids):
     and the job that brings it to ``pages_total`` finalises the parent, in that
     same transaction: parent ``completed`` ⇔ every page is final.
     """
-    pages = list(FileUpload.objects.select_related("parent", "project").filter(id__in=page_ids).order_by("id"))
+    pages = list(FileUpload.objects.select_related("project").filter(id__in=page_ids).order_by("id"))
     for page_id in sorted(set(page_ids) - {page.id for page in pages}):
         race_point("import.job_row_missing", file_upload_id=page_id)
         event("import.job_row_missing", level=logging.ERROR, file_upload_id=page_id)
+    if not pages:
+        return
+    # Read before the claims: the stale copy that fix R3 off writes back. By its key, not joined to
+    # the pages: PostgreSQL merge-joined that through the whole table for the newest parent.
+    parent = FileUpload.objects.get(id=pages[0].parent_id)
+    for page in pages:
+        page.parent = parent
     pages = [page for page in pages if _claim(page.id)]
     if not pages:
         return
-    parent = pages[0].parent  # read with the pages: the stale copy that fix R3 off writes back
     extracted = [(page, *_extract_page(page)) for page in pages]
     with transaction.atomic():
         done = [(page, _page_task(parent, page.page_number, text)) for page, text, error in extracted if error is None]
