@@ -73,6 +73,24 @@ def test_an_import_reads_as_many_pages_with_thousands_of_other_files(api, projec
         "one of its queries scans a table. Find it with EXPLAIN and give it an index path.")
 
 
+def test_reading_an_import_back_reads_as_many_pages_with_thousands_of_other_files(api, project):
+    files = {"file": [named("tasks.json", json_tasks(3)), named("doc.pdf", pdf_bytes(2))]}
+    body = api.post(f"/api/projects/{project.id}/import?async=true", files, format="multipart").json()
+    reads = [body["poll_url"], f"/api/projects/{project.id}/file-uploads?ids={body['file_upload_ids']}",
+             f"/api/projects/{project.id}"]
+
+    def read_back():
+        for path in reads:
+            response = api.get(path)
+            assert response.status_code == 200, (path, response.content)
+
+    before, after = grows(read_back, project.created_by)
+
+    assert after <= before + SLACK_PAGES, (
+        f"the poll, the file-upload list and the project read {before} pages, then {after} with {OTHER_FILES} "
+        "more files in the tables: one of them scans a table.")
+
+
 def test_the_reconciler_sweep_reads_as_many_pages_with_thousands_of_finished_files(project):
     before, after = grows(reconcile, project.created_by)
 
