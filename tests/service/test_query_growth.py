@@ -1,4 +1,4 @@
-"""An import, and the reconciler's sweep, read as many pages of the tables whatever else the tables hold.
+"""The import flow's queries read as many pages of the tables whatever else the tables hold.
 
 Each test runs an action, pads the tables with other projects' finished files,
 runs the action again, and compares the buffer pages its SELECTs touch
@@ -52,7 +52,7 @@ def pad_tables(user):
         cursor.execute("ANALYZE")
 
 
-def grows(action, user):
+def pages_read_before_and_after_padding(action, user):
     before = pages_read(action)
     pad_tables(user)
     after = pages_read(action)
@@ -66,7 +66,7 @@ def test_an_import_reads_as_many_pages_with_thousands_of_other_files(api, projec
         response = api.post(f"/api/projects/{project.id}/import?async={mode == 'async'}", files, format="multipart")
         assert response.status_code == 201, response.content
 
-    before, after = grows(import_a_file_and_a_pdf, project.created_by)
+    before, after = pages_read_before_and_after_padding(import_a_file_and_a_pdf, project.created_by)
 
     assert after <= before + SLACK_PAGES, (
         f"a {mode} import read {before} pages, then {after} with {OTHER_FILES} more files in the tables: "
@@ -84,7 +84,7 @@ def test_reading_an_import_back_reads_as_many_pages_with_thousands_of_other_file
             response = api.get(path)
             assert response.status_code == 200, (path, response.content)
 
-    before, after = grows(read_back, project.created_by)
+    before, after = pages_read_before_and_after_padding(read_back, project.created_by)
 
     assert after <= before + SLACK_PAGES, (
         f"the poll, the file-upload list and the project read {before} pages, then {after} with {OTHER_FILES} "
@@ -92,7 +92,7 @@ def test_reading_an_import_back_reads_as_many_pages_with_thousands_of_other_file
 
 
 def test_the_reconciler_sweep_reads_as_many_pages_with_thousands_of_finished_files(project):
-    before, after = grows(reconcile, project.created_by)
+    before, after = pages_read_before_and_after_padding(reconcile, project.created_by)
 
     assert after <= before + SLACK_PAGES, (
         f"the reconciler read {before} pages, then {after} with {OTHER_FILES} more finished files: "
