@@ -7,6 +7,7 @@ verdict decides. Traffic goes to loopback only unless the caller allows otherwis
 """
 import contextlib
 import ipaddress
+import json
 import os
 import shutil
 import subprocess
@@ -14,9 +15,11 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
+import psutil
+
 from locustfiles._settings import think_time as parse_think_time
 from racelab.serving import served_app
-from reports.results import SERVER_LOG
+from reports.results import HOST_CPU_JSON, SERVER_LOG
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ("uploads", "batch", "pdf", "mixed", "rapid")
@@ -107,8 +110,10 @@ def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", h
         print(f"racelab load: {scenario} with {users} users for {run_time} against {host}"
               f"{' (inject ' + inject + ')' if inject else ''}{' (fixes ' + fixes + ')' if fixes != 'all' else ''}",
               flush=True)
+        psutil.cpu_percent()  # starts the count that the call after the run reads
         subprocess.run(argv, cwd=ROOT, env={**os.environ, "RACELAB_TOKEN": token}, check=False,
                        timeout=seconds(run_time) + 180)
+        (results / HOST_CPU_JSON).write_text(json.dumps({"cores": psutil.cpu_count(), "busy_pct": psutil.cpu_percent()}))
     verdict, _ = write_report(results, out)
     line = headline(verdict)
     for breach in verdict.breaches():

@@ -52,7 +52,7 @@ def render_html(results, verdict, title="racelab report"):
              f"<meta name='viewport' content='width=device-width'><style>{CSS}</style></head><body><main>",
              f"<h1>{escape(title)}</h1><div class='meta'>generated {generated} · "
              f"{results.metrics.get('runs', 0)} load run(s) · {len(verdict.races)} race rows</div>",
-             f"<p class='meta'>{escape(load_line(results.metrics['load']))}</p>" if results.metrics.get("load") else "",
+             f"<p class='meta'>{escape(load_line(results, verdict))}</p>" if results.metrics.get("load") else "",
              _banner(verdict), "<h2>Gates</h2>", _gate_cards(verdict), "<h2>Races</h2>", _races(verdict),
              "<h2>Latency percentiles over time</h2>", _latency_panels(results, _display_limit(verdict)),
              "<h2>Time to display</h2>", _display(results, _display_limit(verdict)),

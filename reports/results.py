@@ -25,6 +25,7 @@ from pathlib import Path
 
 STATS, HISTORY, FAILURES = "_stats.csv", "_stats_history.csv", "_failures.csv"
 LOAD_JSON, HEALTH_JSON, RACES_JSON, SERVER_LOG = "_racelab.json", "health.json", "races.json", "server_access.log"
+HOST_CPU_JSON = "host_cpu.json"  # written by racelab load: {"cores", "busy_pct"} of the load machine during the run
 ANOMALY, METRIC, DISPLAY = "ANOMALY", "METRIC", "time_to_display"
 PERCENTILES = ("50%", "95%", "99%")
 
@@ -78,6 +79,7 @@ def load_results(directory):
     res.metrics = build_metrics(res.stats, loads, health, res.histograms, len(prefixes))
     res.metrics["load"] = load_level(res.history, res.metrics)
     res.metrics["server_time"] = server_times(folder / SERVER_LOG, res.files)
+    res.metrics["host_cpu"] = _read_json(folder / HOST_CPU_JSON, res.files)
     return res
 
 

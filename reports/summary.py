@@ -28,10 +28,25 @@ SERVER_TIME_MEANING = ("The served app's own time per request (its access log), 
                        "or for the load machine to read the answer.")
 
 
-def load_line(load):
-    """Return the sentence saying what load the figures were measured under (see ``reports.results.load_level``)."""
-    return (f"Under load: {load['users']} users for {load['seconds']} s, {load['requests_per_s']:g} HTTP requests/s, "
+BUSY_HOST_PCT = 75  # above this, requests queue for CPU and latency measures the machine
+
+
+def load_line(results, verdict):
+    """Return what load the figures were measured under, and how busy the load machine's CPU was.
+
+    When the time-to-display gate failed on a busy machine, say so and what to do.
+    """
+    load, cpu = results.metrics["load"], results.metrics.get("host_cpu") or {}
+    line = (f"Under load: {load['users']} users for {load['seconds']} s, {load['requests_per_s']:g} HTTP requests/s, "
             f"{load['imports']} imports ({load['imports_per_s']:g}/s, {load['imports_async']} async).")
+    if cpu.get("busy_pct") is None:
+        return line
+    line += f" The load machine's {cpu['cores']} cores were {cpu['busy_pct']:g} % busy."
+    display_failed = any(r.gate.key == "time_to_display_p95_ms" and r.status == FAIL for r in verdict.gates)
+    if display_failed and cpu["busy_pct"] >= BUSY_HOST_PCT:
+        line += (" Requests waited for CPU, so time to display measured the machine as much as the app: compare the "
+                 "server time, or serve the app on a machine of its own and point racelab load --host at it.")
+    return line
 
 
 def _cell(text):
@@ -47,7 +62,7 @@ def render_markdown(results, verdict):
         lines.append(f"| {ICONS[r.status]} | `{r.expression}` | {measured} | "
                      f"{format_value(r.limit, r.gate.unit)} | {_cell(r.source)} |")
     if results.metrics.get("load"):
-        lines += ["", load_line(results.metrics["load"])]
+        lines += ["", load_line(results, verdict)]
     if verdict.races:
         lines += ["", "### Races", "", "| | race | mode | runs | anomalies | reproduced | example |",
                   "|---|---|---|---|---|---|---|"]

@@ -1,4 +1,5 @@
 """The four report files and the command line: outcome, junit cases, a self-contained page."""
+import html
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -87,6 +88,23 @@ def test_the_server_time_table_is_in_both_summaries(passing, tmp_path):
     assert "| `GET /api/projects/[id]` | 2 | 30 ms | 30 ms |" in (tmp_path / "latest" / "summary.md").read_text()
     page = (tmp_path / "latest" / "report.html").read_text()
     assert "<h2>Server time</h2>" in page and "<code>GET /api/projects/[id]</code>" in page
+
+
+def test_a_time_to_display_breach_on_a_busy_load_machine_says_what_to_do(failing, tmp_path):
+    write_json(failing, "host_cpu.json", {"cores": 2, "busy_pct": 85.5})
+    write_report(failing, tmp_path / "latest")
+    for name in ("summary.md", "report.html"):
+        text = html.unescape((tmp_path / "latest" / name).read_text())
+        assert "The load machine's 2 cores were 85.5 % busy. Requests waited for CPU" in text, name
+        assert "point racelab load --host at it" in text, name
+
+
+def test_a_quiet_load_machine_or_a_passing_gate_gets_the_figure_alone(failing, passing, tmp_path):
+    for folder, busy in ((failing, 40), (passing, 95)):
+        write_json(folder, "host_cpu.json", {"cores": 2, "busy_pct": busy})
+        write_report(folder, tmp_path / folder.name)
+        md = (tmp_path / folder.name / "summary.md").read_text()
+        assert f"cores were {busy} % busy." in md and "waited for CPU" not in md
 
 
 def test_html_is_one_self_contained_page(failing, tmp_path):

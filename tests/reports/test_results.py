@@ -49,6 +49,13 @@ def test_without_an_access_log_there_is_no_server_time(tmp_path):
     assert load_results(tmp_path).metrics["server_time"] == {}
 
 
+def test_the_load_machines_cpu_comes_with_the_figures_when_racelab_load_measured_it(tmp_path):
+    write_load(tmp_path)
+    assert load_results(tmp_path).metrics["host_cpu"] is None
+    write_json(tmp_path, "host_cpu.json", {"cores": 2, "busy_pct": 81.0})
+    assert load_results(tmp_path).metrics["host_cpu"] == {"cores": 2, "busy_pct": 81.0}
+
+
 def test_percentile_matches_locusts_definition():
     assert percentile({10: 96, 600: 4}, 0.95) == 10
     assert percentile({10: 95, 600: 5}, 0.95) == 600
