@@ -43,14 +43,18 @@ def seconds(text):
     return total + int(number or 0)
 
 
-def check_host(host, allow_remote):
-    """Refuse a target that is not on this machine unless ``allow_remote`` (load belongs on loopback)."""
+def is_loopback(host):
+    """Return True when the URL ``host`` names this machine."""
     name = urlparse(host).hostname or ""
     try:
-        loopback = name == "localhost" or ipaddress.ip_address(name).is_loopback
+        return name == "localhost" or ipaddress.ip_address(name).is_loopback
     except ValueError:
-        loopback = False
-    if not loopback and not allow_remote:
+        return False
+
+
+def check_host(host, allow_remote):
+    """Refuse a target that is not on this machine unless ``allow_remote`` (load belongs on loopback)."""
+    if not is_loopback(host) and not allow_remote:
         raise LoadError(f"--host {host} is not a loopback address. Load-test only servers you run; to target your "
                         "own staging server, pass --allow-remote-host.")
 
@@ -113,7 +117,8 @@ def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", h
         psutil.cpu_percent()  # starts the count that the call after the run reads
         subprocess.run(argv, cwd=ROOT, env={**os.environ, "RACELAB_TOKEN": token}, check=False,
                        timeout=seconds(run_time) + 180)
-        (results / HOST_CPU_JSON).write_text(json.dumps({"cores": psutil.cpu_count(), "busy_pct": psutil.cpu_percent()}))
+        (results / HOST_CPU_JSON).write_text(json.dumps(
+            {"cores": psutil.cpu_count(), "busy_pct": psutil.cpu_percent(), "app_here": is_loopback(host)}))
     verdict, _ = write_report(results, out)
     line = headline(verdict)
     for breach in verdict.breaches():

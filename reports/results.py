@@ -25,7 +25,7 @@ from pathlib import Path
 
 STATS, HISTORY, FAILURES = "_stats.csv", "_stats_history.csv", "_failures.csv"
 LOAD_JSON, HEALTH_JSON, RACES_JSON, SERVER_LOG = "_racelab.json", "health.json", "races.json", "server_access.log"
-HOST_CPU_JSON = "host_cpu.json"  # written by racelab load: {"cores", "busy_pct"} of the load machine during the run
+HOST_CPU_JSON = "host_cpu.json"  # by racelab load: the load machine's "cores" and "busy_pct", and "app_here"
 ANOMALY, METRIC, DISPLAY = "ANOMALY", "METRIC", "time_to_display"
 PERCENTILES = ("50%", "95%", "99%")
 

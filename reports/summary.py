@@ -45,7 +45,10 @@ def load_line(results, verdict):
     display_failed = any(r.gate.key == "time_to_display_p95_ms" and r.status == FAIL for r in verdict.gates)
     if display_failed and cpu["busy_pct"] >= BUSY_HOST_PCT:
         line += (" Requests waited for CPU, so time to display measured the machine as much as the app: compare the "
-                 "server time, or serve the app on a machine of its own and point racelab load --host at it.")
+                 "server time, or serve the app on a machine of its own and point racelab load --host at it."
+                 if cpu.get("app_here", True) else
+                 " The load generator was short of CPU, so time to display measured it as much as the app: run "
+                 "Locust on a bigger machine, or as a master and workers.")
     return line
 
 

@@ -38,4 +38,4 @@ def test_the_correctness_gates_pass_with_every_fix_on(tmp_path, served_db):
     assert set(judged.values()) <= {"pass", "skipped"}, (tmp_path / "summary.md").read_text()
     assert judged["anomalies"] == "pass" and judged["task_count_accuracy_pct"] == "pass"
     cpu = summary["metrics"]["host_cpu"]  # how busy the load machine was, beside the figures it shaped
-    assert cpu["cores"] >= 1 and 0 < cpu["busy_pct"] <= 100, cpu
+    assert cpu["cores"] >= 1 and 0 < cpu["busy_pct"] <= 100 and cpu["app_here"], cpu

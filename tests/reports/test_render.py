@@ -99,6 +99,13 @@ def test_a_time_to_display_breach_on_a_busy_load_machine_says_what_to_do(failing
         assert "point racelab load --host at it" in text, name
 
 
+def test_a_busy_load_machine_with_the_app_elsewhere_is_told_to_spread_the_load_generator(failing, tmp_path):
+    write_json(failing, "host_cpu.json", {"cores": 2, "busy_pct": 90, "app_here": False})
+    write_report(failing, tmp_path / "latest")
+    md = (tmp_path / "latest" / "summary.md").read_text()
+    assert "The load generator was short of CPU" in md and "machine of its own" not in md
+
+
 def test_a_quiet_load_machine_or_a_passing_gate_gets_the_figure_alone(failing, passing, tmp_path):
     for folder, busy in ((failing, 40), (passing, 95)):
         write_json(folder, "host_cpu.json", {"cores": 2, "busy_pct": busy})
