@@ -205,6 +205,10 @@ class Verdict:
         """Return the failed gate and race results, gates first."""
         return [r for r in [*self.gates, *self.races] if r.status == FAIL]
 
+    def gate(self, key):
+        """Return the result of the gate ``key`` (e.g. ``time_to_display_p95_ms``), or None if it was not judged."""
+        return next((r for r in self.gates if r.gate.key == key), None)
+
     def breaches(self):
         """Return one line per failure, naming the gate (or race), the measured value and the limit."""
         return [result.message() for result in self.failed]

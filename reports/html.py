@@ -108,7 +108,8 @@ def _races(verdict):
 
 
 def _display_limit(verdict):
-    return next((r.limit for r in verdict.gates if r.gate.key == "time_to_display_p95_ms"), None)
+    display = verdict.gate("time_to_display_p95_ms")
+    return display.limit if display else None
 
 
 def _latency_panels(results, display_limit):

@@ -29,6 +29,10 @@ SERVER_TIME_MEANING = ("The served app's own time per request (its access log), 
 
 
 BUSY_HOST_PCT = 75  # above this, requests queue for CPU and latency measures the machine
+BUSY_WITH_THE_APP = ("Requests waited for CPU, so time to display measured the machine as much as the app: compare "
+                     "the server time, or serve the app on a machine of its own and point racelab load --host at it.")
+BUSY_WITHOUT_THE_APP = ("The load generator was short of CPU, so time to display measured it as much as the app: "
+                        "run Locust on a bigger machine, or as a master and workers.")
 
 
 def load_line(results, verdict):
@@ -42,13 +46,9 @@ def load_line(results, verdict):
     if cpu.get("busy_pct") is None:
         return line
     line += f" The load machine's {cpu['cores']} cores were {cpu['busy_pct']:g} % busy."
-    display_failed = any(r.gate.key == "time_to_display_p95_ms" and r.status == FAIL for r in verdict.gates)
-    if display_failed and cpu["busy_pct"] >= BUSY_HOST_PCT:
-        line += (" Requests waited for CPU, so time to display measured the machine as much as the app: compare the "
-                 "server time, or serve the app on a machine of its own and point racelab load --host at it."
-                 if cpu.get("app_here", True) else
-                 " The load generator was short of CPU, so time to display measured it as much as the app: run "
-                 "Locust on a bigger machine, or as a master and workers.")
+    display = verdict.gate("time_to_display_p95_ms")
+    if display and display.status == FAIL and cpu["busy_pct"] >= BUSY_HOST_PCT:
+        line += " " + (BUSY_WITH_THE_APP if cpu.get("app_here", True) else BUSY_WITHOUT_THE_APP)
     return line
 
 
