@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,services]"
+	$(BIN)/python -m pip install --quiet -e ".[app,load,services,test]"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 ## make run: the races in both modes, a short load run of every scenario, and the gated report

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
-from harness.history import History, _short
+from racelab.harness.history import History, _short
 
 __all__ = ["Anomaly", "Checker", "Result", "all_completed", "read_your_writes", "monotonic"]
 

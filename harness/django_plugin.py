@@ -2,7 +2,7 @@
 
 Registered as the ``racelab-django`` pytest11 entry point. At start-up it picks
 the test database (``--db sqlite|postgres|URL``) and starts a throw-away
-PostgreSQL and Redis for the run when no URL is given (``harness.services``),
+PostgreSQL and Redis for the run when no URL is given (``racelab.harness.services``),
 before pytest-django reads the settings; xdist workers inherit them.
 """
 import os
@@ -16,8 +16,8 @@ import warnings
 
 import pytest
 
-from harness import django_points
-from harness.services import start_postgres, start_redis
+from racelab.harness import django_points
+from racelab.harness.services import start_postgres, start_redis
 
 DB_CHOICES = ("sqlite", "postgres")
 _started = []
@@ -204,7 +204,7 @@ class ProcessWorkers:
         # DJANGO_SETTINGS_MODULE comes with os.environ (pytest-django sets it from the ini or --ds).
         self.env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
                     "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-                    "RACE_CONTROLLER": "harness.django_points.install_from_env", **(extra_env or {})}
+                    "RACE_CONTROLLER": "racelab.harness.django_points.install_from_env", **(extra_env or {})}
         self.count, self.processes = count, []
         self.log = tempfile.NamedTemporaryFile(prefix="racelab-rqworker-", suffix=".log", delete=False)
 
@@ -251,7 +251,7 @@ def rq_worker_process(use_redis, transactional_db, request, rq_worker_env):
 
     Each process is django-rq's ``rqworker`` (forking a work horse per job) on
     the test database and the test's Redis, with
-    ``RACE_CONTROLLER=harness.django_points.install_from_env`` so that it obeys
+    ``RACE_CONTROLLER=racelab.harness.django_points.install_from_env`` so that it obeys
     ``RACELAB_INJECT`` and remote sync points passed in ``env``, plus what
     ``rq_worker_env`` adds. Costs about a second per start-up; all are stopped
     (SIGTERM, then SIGKILL) at teardown.
@@ -275,22 +275,22 @@ def rq_worker_process(use_redis, transactional_db, request, rq_worker_env):
 def inject(request):
     """``inject("commit=200ms,worker=300ms,enqueue=fail")``: inject delays and faults here, and return a worker env.
 
-    Applies the spec (grammar and values in :mod:`harness.inject`: ``commit``, ``worker``,
+    Applies the spec (grammar and values in :mod:`racelab.harness.inject`: ``commit``, ``worker``,
     ``enqueue`` or any dotted point, ``[name=value]`` to match a context, a delay, ``fail``,
     ``exit`` or ``drop``) to this test's process through the installed ``sync_points`` or
     ``remote_sync_points`` controller, asking for ``sync_points`` if neither is; each action is
     labelled ``inject <item>`` in the trace. It returns ``{"RACELAB_INJECT": <every spec injected
-    so far>, "RACE_CONTROLLER": "harness.django_points.install_from_env"}`` for
+    so far>, "RACE_CONTROLLER": "racelab.harness.django_points.install_from_env"}`` for
     ``rq_worker_process(env=...)``, so real workers get the same injections. On
     ``remote_sync_points`` the injections stay local to this process (workers take theirs from
     the env, not twice) and the workers' actions land in its merged trace. An ``exit`` never fires
     in the test's own process. It costs what its controller costs; the injections end with it
     at teardown, and a connection a ``drop`` broke is closed then.
     """
-    from harness import inject as injection
-    from harness.syncpoints import BaseSyncPoints
-    from harness.remote import RemoteSyncPoints
-    from label_studio.core import race
+    from racelab.harness import inject as injection
+    from racelab.harness.syncpoints import BaseSyncPoints
+    from racelab.harness.remote import RemoteSyncPoints
+    from racelab.harness import race
 
     specs = []
 
@@ -303,7 +303,7 @@ def inject(request):
         else:
             injection.apply(spec, controller)
         specs.append(spec)
-        return {injection.ENV: ",".join(specs), "RACE_CONTROLLER": "harness.django_points.install_from_env"}
+        return {injection.ENV: ",".join(specs), "RACE_CONTROLLER": "racelab.harness.django_points.install_from_env"}
 
     yield apply
     if any(i.kind == "drop" for spec in specs for i in injection.parse(spec)):

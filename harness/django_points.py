@@ -11,7 +11,7 @@ function call and change nothing. The points:
 """
 import functools
 
-from label_studio.core.race import race_point
+from racelab import race_point
 
 _installed = False
 
@@ -50,11 +50,11 @@ def install_from_env():
     """Install the built-in points and the controller the environment asks for; the ``RACE_CONTROLLER`` factory.
 
     A served process or an ``rq worker`` started with
-    ``RACE_CONTROLLER=harness.django_points.install_from_env`` honours
+    ``RACE_CONTROLLER=racelab.harness.django_points.install_from_env`` honours
     ``RACELAB_INJECT`` (e.g. ``commit=200ms,worker=300ms``) and, with
     ``RACELAB_CONTROL_URL``, the orderings a test sets through Redis.
     """
-    from harness import remote
+    from racelab.harness import remote
 
     install()
     return remote.install_from_env()

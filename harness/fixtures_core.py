@@ -1,8 +1,8 @@
-"""The racelab fixtures that need neither Django nor RQ; :mod:`harness.plugin` registers them.
+"""The racelab fixtures that need neither Django nor RQ; :mod:`racelab.harness.plugin` registers them.
 
 Each public fixture's docstring is its documentation (``pytest --fixtures``). Fixtures whose
 name starts with ``_`` are internal: ``_racelab_actor_teardown`` and ``_racelab_redis_url`` are
-the two that :mod:`harness.fixtures_django` replaces (closing DB connections per actor thread,
+the two that :mod:`racelab.harness.fixtures_django` replaces (closing DB connections per actor thread,
 and a Redis it starts).
 """
 from __future__ import annotations
@@ -12,13 +12,13 @@ import uuid
 
 import pytest
 
-from harness.checker import Checker, all_completed
-from harness.history import History
-from harness.remote import RemoteSyncPoints
-from harness.runner import run_concurrently
-from harness.rules import format_trace
-from harness.scheduler import Scheduler
-from harness.syncpoints import SyncPoints
+from racelab.harness.checker import Checker, all_completed
+from racelab.harness.history import History
+from racelab.harness.remote import RemoteSyncPoints
+from racelab.harness.runner import run_concurrently
+from racelab.harness.rules import format_trace
+from racelab.harness.scheduler import Scheduler
+from racelab.harness.syncpoints import SyncPoints
 
 __all__ = ["sync_points", "remote_sync_points", "race_history", "race_checker", "race_scheduler",
            "concurrently", "_race_seed", "_racelab_actor_teardown", "_racelab_redis_url"]
@@ -56,13 +56,13 @@ def _racelab_redis_url():
     url = os.environ.get("REDIS_URL")
     if not url:
         pytest.skip("remote_sync_points needs a Redis server: set REDIS_URL (e.g. redis://127.0.0.1:6379/0), "
-                    "or start one with `python -m harness.services`.")
+                    "or start one with `python -m racelab.harness.services`.")
     return url
 
 
 @pytest.fixture
 def sync_points(request):
-    """Give a :class:`~harness.syncpoints.SyncPoints` installed for this test's threads.
+    """Give a :class:`~racelab.harness.syncpoints.SyncPoints` installed for this test's threads.
 
     Order, delay, fail and call back at race points of this process; its timeout is
     ``--race-timeout``. It costs an in-memory trace and one Condition, nothing per point not
@@ -84,12 +84,12 @@ def sync_points(request):
 
 @pytest.fixture
 def remote_sync_points(request, _racelab_redis_url):
-    """Give a :class:`~harness.remote.RemoteSyncPoints` whose rules other processes obey.
+    """Give a :class:`~racelab.harness.remote.RemoteSyncPoints` whose rules other processes obey.
 
     It owns a fresh namespace in the Redis at ``REDIS_URL`` (the test is skipped without one),
     is installed in this process, and puts ``RACELAB_CONTROL_URL`` and
     ``RACELAB_CONTROL_NAMESPACE`` into ``os.environ`` (and ``.env``) so that child processes
-    inherit them; a worker obeys once it calls ``harness.remote.install_from_env()`` at start-up.
+    inherit them; a worker obeys once it calls ``racelab.harness.remote.install_from_env()`` at start-up.
     It costs a Redis round trip or two per race point in every process. The merged trace of all
     processes is shown when the test fails; the keys are deleted at teardown. Against
     ``sync_points``, see there.
@@ -109,7 +109,7 @@ def remote_sync_points(request, _racelab_redis_url):
 
 @pytest.fixture
 def race_history(request, tmp_path):
-    """Give an empty :class:`~harness.history.History` for this test's actors to record operations in.
+    """Give an empty :class:`~racelab.harness.history.History` for this test's actors to record operations in.
 
     It costs a lock per operation. At teardown it is written as JSON Lines to
     ``<tmp_path>/history.jsonl``; when the test fails, the report gives that path.
@@ -126,7 +126,7 @@ def race_history(request, tmp_path):
 
 @pytest.fixture
 def race_checker(race_history):
-    """Give a :class:`~harness.checker.Checker` over ``race_history`` that already holds ``all_completed``.
+    """Give a :class:`~racelab.harness.checker.Checker` over ``race_history`` that already holds ``all_completed``.
 
     Add the application's invariants with ``race_checker.add(name, fn)``, then call
     ``race_checker.check(state=...).assert_valid()``. It costs nothing until ``check()`` runs.
@@ -136,7 +136,7 @@ def race_checker(race_history):
 
 @pytest.fixture
 def race_scheduler(request, _race_seed, _racelab_actor_teardown):
-    """Give a seeded :class:`~harness.scheduler.Scheduler`; ``race_scheduler.run({...})`` runs actors under it.
+    """Give a seeded :class:`~racelab.harness.scheduler.Scheduler`; ``race_scheduler.run({...})`` runs actors under it.
 
     The seed is ``--race-seed`` (or one drawn per session and shown in the header), plus ``i``
     for the ``i``-th run under ``--race-runs`` or ``@pytest.mark.race(runs=...)``; the strategy
@@ -157,10 +157,10 @@ def race_scheduler(request, _race_seed, _racelab_actor_teardown):
 
 @pytest.fixture
 def concurrently(request, _racelab_actor_teardown):
-    """Give :func:`~harness.runner.run_concurrently`: ``concurrently({"a": fa, "b": fb})`` runs them at once.
+    """Give :func:`~racelab.harness.runner.run_concurrently`: ``concurrently({"a": fa, "b": fb})`` runs them at once.
 
     Each actor runs in its own thread named after it, released from a barrier together, and
-    closes its database connections at the end when ``harness.fixtures_django`` is loaded. The
+    closes its database connections at the end when ``racelab.harness.fixtures_django`` is loaded. The
     default timeout is ``--race-timeout``. It costs one thread per actor; it schedules nothing
     (see ``race_scheduler``), and returns a RunResult whose ``overlapped()`` proves concurrency.
     """

@@ -1,7 +1,7 @@
-"""Django's versions of the core plugin's two internal hooks (imported by :mod:`harness.plugin`).
+"""Django's versions of the core plugin's two internal hooks (imported by :mod:`racelab.harness.plugin`).
 
 The Django + RQ fixtures themselves (``use_redis``, ``rq_worker_thread``,
-``rq_worker_process``, ``eventually``) live in :mod:`harness.django_plugin`,
+``rq_worker_process``, ``eventually``) live in :mod:`racelab.harness.django_plugin`,
 a plugin of its own because it also starts the run's services.
 """
 import pytest

@@ -11,7 +11,7 @@ one operation in flight; use one process name per concurrent actor.
 
 Histories round-trip through JSON Lines (:meth:`History.dump`, :meth:`History.load`); values must
 be JSON-ready, anything else is written as its ``repr``. Recording never checks anything: see
-:mod:`harness.checker`.
+:mod:`racelab.harness.checker`.
 """
 from __future__ import annotations
 

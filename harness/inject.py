@@ -1,14 +1,14 @@
 """Turn an injection spec such as ``"commit=200ms,worker=300ms,enqueue=fail"`` into sync-point rules.
 
 The spec comes from a test (the ``inject`` fixture) or from ``RACELAB_INJECT`` in a served
-process's environment, read by :func:`harness.remote.install_from_env`, so that a load run against
+process's environment, read by :func:`racelab.harness.remote.install_from_env`, so that a load run against
 a real server can widen a race window too. Each item is ``KEY=VALUE`` or ``KEY[FILTER]=VALUE``:
 
 - ``KEY`` is one of :data:`POINTS` (``commit`` → ``db.commit``, ``worker`` → ``job.start``,
   ``enqueue`` → ``job.enqueue``), or any race-point name containing a dot;
 - ``FILTER`` (optional) narrows the point to hits whose context has those items, like a sync
   point's ``("job.start", {"job": ...})``: ``name=value`` pairs separated by ``;``, a value of
-  digits being an int (``worker[job=label_studio.data_import.services.run_import]=300ms``,
+  digits being an int (``worker[job=myapp.jobs.send_receipt]=300ms``,
   ``import.job_claimed[import_id=7]=exit``);
 - ``VALUE`` is one of :data:`VALUES`: a delay, ``fail``, ``exit``/``exit:CODE`` or ``drop``.
 
@@ -21,7 +21,7 @@ import dataclasses
 import os
 import re
 
-from harness.rules import Action, Point, Rules
+from racelab.harness.rules import Action, Point, Rules
 
 __all__ = ["POINTS", "VALUES", "ENV", "Injection", "InjectedFault", "InjectedRedisDown", "parse", "rules",
            "rules_from_env", "apply", "drop_db_connection"]
@@ -41,7 +41,7 @@ VALUES = {
 }
 
 #: The callback a ``drop`` runs at its point, by dotted path so that it crosses processes.
-DROP_CALLBACK = "harness.inject:drop_db_connection"
+DROP_CALLBACK = "racelab.harness.inject:drop_db_connection"
 
 _VALUE_HELP = "one of " + ", ".join(VALUES) + " (a delay: 200ms, 0.3s; exit:<CODE> for an exit code)"
 _DURATION = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(ms|s)$")

@@ -1,8 +1,8 @@
 """The racelab pytest plugin: options, the ``race`` marker, seeds, failure reports and the fixtures.
 
-Registered as the ``racelab`` pytest11 entry point (or ``-p harness.plugin``). The fixtures are
-the API; their bodies live in :mod:`harness.fixtures_core` and, when Django is installed,
-:mod:`harness.fixtures_django`. Nothing here touches Django settings.
+Registered as the ``racelab`` pytest11 entry point (or ``-p racelab.harness.plugin``). The fixtures are
+the API; their bodies live in :mod:`racelab.harness.fixtures_core` and, when Django is installed,
+:mod:`racelab.harness.fixtures_django`. Nothing here touches Django settings.
 """
 from __future__ import annotations
 
@@ -11,17 +11,17 @@ import random
 
 import pytest
 
-from harness.fixtures_core import (  # noqa: F401 - imported to register the fixtures
+from racelab.harness.fixtures_core import (  # noqa: F401 - imported to register the fixtures
     REPORTS, SECTIONS, SEED, _race_seed, _racelab_actor_teardown, _racelab_redis_url, concurrently,
     race_checker, race_history, race_scheduler, remote_sync_points, sync_points)
-from harness.scheduler import STRATEGIES
+from racelab.harness.scheduler import STRATEGIES
 
 # --- Django ----------------------------------------------------------------------------------------
 # The Django + RQ fixtures (use_redis, rq_worker_threads, rq_worker_process, inject, eventually) are
-# the racelab-django plugin, harness.django_plugin. Here, only when Django is installed, Django's
+# the racelab-django plugin, racelab.harness.django_plugin. Here, only when Django is installed, Django's
 # versions of our two internal fixtures replace the ones above (imported after fixtures_core).
 if importlib.util.find_spec("django") is not None:
-    from harness.fixtures_django import *  # noqa: F401,F403,E402
+    from racelab.harness.fixtures_django import *  # noqa: F401,F403,E402
 # -------------------------------------------------------------------------------------------------
 
 

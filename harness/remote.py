@@ -1,7 +1,7 @@
 """Sync points across processes, kept in Redis: a real ``rq worker`` obeys the test's rules.
 
 The test process makes a :class:`RemoteSyncPoints` (the owner) and sets orderings, delays,
-failures and exits on it exactly as on :class:`harness.syncpoints.SyncPoints`; the rules go to
+failures and exits on it exactly as on :class:`racelab.harness.syncpoints.SyncPoints`; the rules go to
 Redis. Each other process calls :func:`install_from_env` at start-up, which reads
 ``RACELAB_CONTROL_URL`` and ``RACELAB_CONTROL_NAMESPACE`` and installs a controller that fetches
 the rules at each race point, waits on the same Redis stream and appends its passes to it. So
@@ -11,7 +11,7 @@ them; times are ``time.monotonic()``, comparable between processes of one machin
 Keys, under ``racelab:<namespace>:``: ``rules`` (JSON), ``trace`` (a stream: the passes, and
 the wake-up of every waiter), ``waits`` (a hash of who waits where, for timeout messages).
 Callbacks cross as dotted paths only; predicates do not cross at all (use a context filter).
-Nothing here starts Redis: see ``harness.services.start_redis()``.
+Nothing here starts Redis: see ``racelab.harness.services.start_redis()``.
 """
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ import threading
 import time
 import uuid
 
-from harness import inject
-from harness.rules import Action, Hit, Rules, Wait, point
-from harness.syncpoints import BaseSyncPoints, SyncPoints
+from racelab.harness import inject
+from racelab.harness.rules import Action, Hit, Rules, Wait, point
+from racelab.harness.syncpoints import BaseSyncPoints, SyncPoints
 
 __all__ = ["RemoteSyncPoints", "from_env", "install_from_env", "ENV_URL", "ENV_NAMESPACE", "ENV_ACTOR"]
 
@@ -46,7 +46,7 @@ class RemoteSyncPoints(BaseSyncPoints):
 
     def __init__(self, redis_url: str, namespace: str, timeout: float = 30.0, *, owner: bool = True,
                  local_rules: Rules | None = None, actor_prefix: str | None = None):
-        import redis  # only here, so that harness.syncpoints works without the package
+        import redis  # only here, so that racelab.harness.syncpoints works without the package
 
         super().__init__(timeout)
         self.url, self.namespace, self.owner = redis_url, namespace, owner

@@ -1,8 +1,8 @@
 """The rule model of sync points: points, actions, rules, waits and hits.
 
 Plain, immutable, JSON-serialisable data shared by the local controller
-(:mod:`harness.syncpoints`) and the one that crosses processes through Redis
-(:mod:`harness.remote`). Nothing here blocks, installs or talks to Redis.
+(:mod:`racelab.harness.syncpoints`) and the one that crosses processes through Redis
+(:mod:`racelab.harness.remote`). Nothing here blocks, installs or talks to Redis.
 """
 from __future__ import annotations
 

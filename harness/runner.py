@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from label_studio.core import race
+from racelab.harness import race
 
 __all__ = ["run_concurrently", "RunResult", "ActorRun", "ActorError", "ActorTimeout"]
 

@@ -30,9 +30,9 @@ import random
 import re
 import threading
 
-from harness.rules import Wait
-from harness.runner import ActorError, ActorTimeout, RunResult, run_concurrently
-from label_studio.core import race
+from racelab.harness.rules import Wait
+from racelab.harness.runner import ActorError, ActorTimeout, RunResult, run_concurrently
+from racelab.harness import race
 
 __all__ = ["Scheduler", "Decision", "STRATEGIES", "replay_command"]
 
@@ -148,7 +148,7 @@ class Scheduler:
         return "\n".join(lines)
 
     def run(self, actors: dict, timeout: float | None = None, *, teardown=None) -> RunResult:
-        """Run the actors under the schedule and return their runs; see :func:`harness.runner.run_concurrently`.
+        """Run the actors under the schedule and return their runs; see :func:`racelab.harness.runner.run_concurrently`.
 
         Errors get a note with the seed and the replay command. Does not catch the actors' errors.
         """

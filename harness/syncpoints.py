@@ -1,7 +1,7 @@
 """Force an interleaving of race points, after RocksDB's ``SyncPoint``.
 
 A :class:`SyncPoints` controller, once enabled, receives every
-``label_studio.core.race.race_point(name, **context)`` of this process and
+``racelab.harness.race.race_point(name, **context)`` of this process and
 applies its rules there:
 
 - ``order(("A", "B"))`` — whoever reaches B waits until some actor passed A;
@@ -19,7 +19,7 @@ A point is a name, or a name with a filter on the context:
 ``("job.start", {"job": "run_import"})`` matches only hits whose context has
 those items; ``("job.start", predicate)`` matches when ``predicate(context)``
 is true (predicates do not cross processes). The rule logic here is shared
-with :class:`harness.remote.RemoteSyncPoints`, which keeps the same rules and
+with :class:`racelab.harness.remote.RemoteSyncPoints`, which keeps the same rules and
 trace in Redis so that other processes obey them.
 
 Worked example: ``tests/harness/test_syncpoints.py::test_order_is_obeyed``.
@@ -29,15 +29,15 @@ from __future__ import annotations
 import threading
 import time
 
-from harness.rules import Action, Hit, Point, Rules, Wait, format_trace, point
-from label_studio.core import race
+from racelab.harness.rules import Action, Hit, Point, Rules, Wait, format_trace, point
+from racelab.harness import race
 
 __all__ = ["BaseSyncPoints", "SyncPoints", "SyncPointTimeout"]
 
 TIMEOUT_HINT = (
     "Check that some actor reaches the missing point on this code path, with the controller "
     "installed in its process (threads: sync_points; other processes: remote_sync_points and "
-    "harness.remote.install_from_env()), or raise the limit with --race-timeout SECONDS."
+    "racelab.harness.remote.install_from_env()), or raise the limit with --race-timeout SECONDS."
 )
 
 

@@ -1,7 +1,7 @@
 """Judge what a target shows after an import against what was sent.
 
 Pure functions over the JSON the API returned: they send no request and
-record nothing; :mod:`locustfiles._common` reads, calls these, and records each
+record nothing; :mod:`racelab.locustfiles._common` reads, calls these, and records each
 :class:`Finding` as an anomaly under its name.
 """
 from dataclasses import dataclass, field
@@ -56,7 +56,7 @@ class FileUploadVerdict:
 def check_file_uploads(rows, ids, uploads, expected_total):
     """Return the :class:`FileUploadVerdict` of ``rows`` (the list) for file uploads ``ids``.
 
-    ``uploads`` are the :class:`~locustfiles._payloads.Upload` objects sent (empty
+    ``uploads`` are the :class:`~racelab.locustfiles._payloads.Upload` objects sent (empty
     for a JSON-body import); a row is matched to its upload by file name where the
     target reports one, and otherwise only the import's total is compared. Keys
     the target lacks (``task_count``, ``status``) are reported on the verdict and

@@ -1,7 +1,7 @@
 """Define the base load user: import, follow the import to its end, check what shows, time it.
 
 :class:`ImportUser` is abstract; each scenario module subclasses it with tasks
-that build a :class:`~locustfiles._payloads.Batch` and call :meth:`ImportUser.run_import`.
+that build a :class:`~racelab.locustfiles._payloads.Batch` and call :meth:`ImportUser.run_import`.
 It speaks HTTP only (no Django), so it runs against the bundled server and
 against upstream Label Studio alike; where the target lacks a field or an
 endpoint it says so once and checks what it can. Every wait is bounded by
@@ -14,11 +14,11 @@ import time
 
 from locust import FastHttpUser, between, events
 
-from locustfiles import _checks as checks
-from locustfiles._observations import DISPLAY_METRIC, install, observations, record_anomaly, record_display
-from locustfiles._project import HTTP_TIMEOUT, open_ledger, probe_target
-from locustfiles._settings import MISSING_TOKEN, add_arguments, load_settings, require_token
-from locustfiles._watch import watching
+from racelab.locustfiles import _checks as checks
+from racelab.locustfiles._observations import DISPLAY_METRIC, install, observations, record_anomaly, record_display
+from racelab.locustfiles._project import HTTP_TIMEOUT, open_ledger, probe_target
+from racelab.locustfiles._settings import MISSING_TOKEN, add_arguments, load_settings, require_token
+from racelab.locustfiles._watch import watching
 
 # Seconds between reads while waiting: every 100 ms for the first two seconds (time-to-display is
 # measured to within a tenth of a second, well inside its 500 ms gate), then every half second.

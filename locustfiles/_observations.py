@@ -174,7 +174,7 @@ def _save_health(environment, path):
     """Save the target's import-flow health body to ``path``; skip quietly if it has none."""
     import requests
 
-    from locustfiles._settings import load_settings
+    from racelab.locustfiles._settings import load_settings
 
     settings = load_settings(environment)
     try:

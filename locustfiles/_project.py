@@ -6,7 +6,7 @@ in one Locust process. Creating one is the only write here; nothing is checked.
 import random
 import threading
 
-from locustfiles._observations import HEALTH_PATH, observations
+from racelab.locustfiles._observations import HEALTH_PATH, observations
 
 HTTP_TIMEOUT = 30  # seconds for any one request (ImportUser's network timeout); the import deadline bounds a whole import
 _lock = threading.Lock()  # gevent-patched under Locust: one probe, one shared project per process

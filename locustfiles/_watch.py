@@ -14,8 +14,8 @@ import random
 import gevent  # Locust's own concurrency: users are greenlets, so is the watcher
 from gevent.event import Event
 
-from locustfiles._checks import matches
-from locustfiles._observations import record_anomaly
+from racelab.locustfiles._checks import matches
+from racelab.locustfiles._observations import record_anomaly
 
 WATCH_INTERVAL = 0.1  # seconds between reads: finer than the race windows racelab injects (200 ms)
 WATCH_READS = 30      # at most three seconds of watching per import

@@ -6,16 +6,11 @@ small-file figure that the ``time_to_display`` gate judges::
     RACELAB_TOKEN=KEY locust -f locustfiles/batch.py --host http://127.0.0.1:8123 --headless \\
         -u 10 -r 5 --run-time 60s --csv reports/results/load --csv-full-history
 """
-import sys
-from pathlib import Path
 
 from locust import between, task
 
-if __package__ in (None, ""):  # loaded by path (`locust -f`): make the package importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from locustfiles._common import ImportUser  # noqa: E402
-from locustfiles._payloads import file_batch, json_body_batch  # noqa: E402
+from racelab.locustfiles._common import ImportUser
+from racelab.locustfiles._payloads import file_batch, json_body_batch
 
 BATCH_SIZE = 1000
 

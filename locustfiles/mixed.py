@@ -9,16 +9,11 @@ at the user's next import::
         -u 20 -r 10 --run-time 60s --csv reports/results/load --csv-full-history
 """
 import random
-import sys
-from pathlib import Path
 
 from locust import between, task
 
-if __package__ in (None, ""):  # loaded by path (`locust -f`): make the package importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from locustfiles._common import ImportUser  # noqa: E402
-from locustfiles._payloads import BAD_KINDS, GOOD_FORMATS, Batch, bad_batch, json_body_batch, upload  # noqa: E402
+from racelab.locustfiles._common import ImportUser
+from racelab.locustfiles._payloads import BAD_KINDS, GOOD_FORMATS, Batch, bad_batch, json_body_batch, upload
 
 
 class MixedUser(ImportUser):

@@ -1,6 +1,6 @@
 """Load scenario ``pdf``: 50-page PDFs, a task per page, fanned out to page jobs on the server.
 
-The PDFs are drawn in-process by :func:`locustfiles._payloads.pdf_document`
+The PDFs are drawn in-process by :func:`racelab.locustfiles._payloads.pdf_document`
 (no reportlab, no Django). Besides the PDF's own count, the page file uploads
 are checked: one per page, the parent's count is their sum, and the parent is
 not ``completed`` before its pages. Time-to-display is recorded as
@@ -9,16 +9,11 @@ not ``completed`` before its pages. Time-to-display is recorded as
     RACELAB_TOKEN=KEY locust -f locustfiles/pdf.py --host http://127.0.0.1:8123 --headless \\
         -u 5 -r 5 --run-time 60s --csv reports/results/load --csv-full-history
 """
-import sys
-from pathlib import Path
 
 from locust import between, task
 
-if __package__ in (None, ""):  # loaded by path (`locust -f`): make the package importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from locustfiles._common import ImportUser  # noqa: E402
-from locustfiles._payloads import file_batch  # noqa: E402
+from racelab.locustfiles._common import ImportUser
+from racelab.locustfiles._payloads import file_batch
 
 PAGES = 50
 

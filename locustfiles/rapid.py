@@ -9,16 +9,11 @@ purely sequential stream::
         -u 5 -r 5 --run-time 60s --csv reports/results/load --csv-full-history
 """
 import random
-import sys
-from pathlib import Path
 
 from locust import constant, task
 
-if __package__ in (None, ""):  # loaded by path (`locust -f`): make the package importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from locustfiles._common import ImportUser  # noqa: E402
-from locustfiles._payloads import file_batch, json_body_batch  # noqa: E402
+from racelab.locustfiles._common import ImportUser
+from racelab.locustfiles._payloads import file_batch, json_body_batch
 
 
 class RapidUser(ImportUser):

@@ -8,16 +8,11 @@ Meant for 100 concurrent users; every import is checked and timed::
 Nothing here waits unbounded: each import gives up after ``--import-deadline``.
 """
 import random
-import sys
-from pathlib import Path
 
 from locust import between, task
 
-if __package__ in (None, ""):  # loaded by path (`locust -f`): make the package importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from locustfiles._common import ImportUser  # noqa: E402
-from locustfiles._payloads import file_batch  # noqa: E402
+from racelab.locustfiles._common import ImportUser
+from racelab.locustfiles._payloads import file_batch
 
 SMALL_FORMATS = ("json", "jsonl", "csv", "tsv", "txt")
 

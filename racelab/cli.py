@@ -10,7 +10,11 @@ import importlib
 import signal
 import sys
 
+from racelab.checkout import NotACheckout
+
 COMMANDS = ("serve", "races", "load", "bench", "run")
+#: Third-party modules of an optional extra, and the extra that brings them.
+EXTRAS = {"locust": "load", "psutil": "load", "requests": "load", "gevent": "load"}
 
 
 def build_parser():
@@ -20,15 +24,27 @@ def build_parser():
     for name in COMMANDS:
         try:
             module = importlib.import_module(f"racelab.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"racelab.commands.{name}":
-                raise
+        except (NotACheckout, ModuleNotFoundError) as exc:
+            _add_unavailable(sub, name, exc)
             continue
         help_line = (module.__doc__ or name).strip().splitlines()[0]
         command = sub.add_parser(name, help=help_line, description=module.__doc__)
         module.add_arguments(command)
         command.set_defaults(handler=module.run)
     return parser
+
+
+def _add_unavailable(sub, name, exc):
+    """Register ``name`` as a command that only says why it cannot run here and what fixes it."""
+    if isinstance(exc, ModuleNotFoundError):
+        extra = EXTRAS.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise exc
+        reason = f"racelab {name} needs {exc.name}, from the {extra!r} extra: pip install 'racelab[{extra}]'."
+    else:
+        reason = str(exc)
+    command = sub.add_parser(name, help=f"(unavailable here: see racelab {name} --help)", description=reason)
+    command.set_defaults(handler=lambda args: print(f"racelab {name}: {reason}", file=sys.stderr) or 2)
 
 
 def main(argv=None):

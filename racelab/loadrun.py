@@ -17,11 +17,12 @@ from urllib.parse import urlparse
 
 import psutil
 
-from locustfiles._settings import think_time as parse_think_time
+from racelab import locustfiles
+from racelab.locustfiles._settings import think_time as parse_think_time
 from racelab.serving import served_app
-from reports.results import HOST_CPU_JSON, SERVER_LOG
+from racelab.reports.results import HOST_CPU_JSON, SERVER_LOG
 
-ROOT = Path(__file__).resolve().parent.parent
+LOCUSTFILES = Path(locustfiles.__file__).resolve().parent
 SCENARIOS = ("uploads", "batch", "pdf", "mixed", "rapid")
 MAX_USERS, MAX_RUN_TIME_S = 500, 1800  # hard bounds: a load run always stops by itself
 
@@ -63,7 +64,7 @@ def locust_command(scenario, host, users, spawn_rate, run_time, results, process
     """Return the Locust argv for ``scenario`` (a name or ``all``) writing CSVs under ``results``."""
     if scenario != "all" and scenario not in SCENARIOS:
         raise LoadError(f"--scenario {scenario!r} is unknown; use one of {', '.join(SCENARIOS)} or all.")
-    locustfile = ROOT / "locustfiles" / ("" if scenario == "all" else f"{scenario}.py")
+    locustfile = LOCUSTFILES / ("" if scenario == "all" else f"{scenario}.py")
     argv = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", str(users), "-r",
             str(spawn_rate), "-t", run_time, "--host", host, "--csv", str(Path(results) / "load"),
             "--csv-full-history", "--stop-timeout", "30", "--loglevel", "WARNING"]
@@ -85,8 +86,8 @@ def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", h
     ``fixes``); those two apply to a served app only. ``races_json`` adds a
     ``racelab races`` result to the same gated report.
     """
-    from reports.report import write_report
-    from reports.summary import headline
+    from racelab.reports.report import write_report
+    from racelab.reports.summary import headline
 
     if not 0 < users <= MAX_USERS:
         raise LoadError(f"--users {users} is out of bounds; use 1 to {MAX_USERS}.")
@@ -115,7 +116,7 @@ def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", h
               f"{' (inject ' + inject + ')' if inject else ''}{' (fixes ' + fixes + ')' if fixes != 'all' else ''}",
               flush=True)
         psutil.cpu_percent()  # starts the count that the call after the run reads
-        subprocess.run(argv, cwd=ROOT, env={**os.environ, "RACELAB_TOKEN": token}, check=False,
+        subprocess.run(argv, env={**os.environ, "RACELAB_TOKEN": token}, check=False,
                        timeout=seconds(run_time) + 180)
         (results / HOST_CPU_JSON).write_text(json.dumps(
             {"cores": psutil.cpu_count(), "busy_pct": psutil.cpu_percent(), "app_here": is_loopback(host)}))

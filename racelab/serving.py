@@ -16,10 +16,11 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
-from harness.services import start_postgres, start_redis
+from racelab import checkout
+from racelab.harness.services import start_postgres, start_redis
 
 DB_CHOICES = ("sqlite", "postgres")
-ACCESS_LOG_FORMAT = "%(m)s %(U)s %(s)s %(M)s"  # read by reports.results.server_times
+ACCESS_LOG_FORMAT = "%(m)s %(U)s %(s)s %(M)s"  # read by racelab.reports.results.server_times
 
 
 @dataclass
@@ -50,6 +51,7 @@ def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=
     ``access_log`` (a path), gunicorn writes one line per request there:
     method, path, status and the milliseconds it took the server.
     """
+    root = checkout.require("Serving the app")
     port = port or free_port()
     log = log or sys.stderr
     home = tempfile.mkdtemp(prefix="racelab-serve-")
@@ -66,8 +68,9 @@ def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=
         redis_url = redis_url or stack.enter_context(start_redis()).url
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "label_studio.core.settings", "DATABASE_URL": database_url,
                "REDIS_URL": redis_url, "RACELAB_HOME": home, "RACELAB_FIXES": fixes, "RACELAB_INJECT": inject or "",
-               "RACE_CONTROLLER": "harness.django_points.install_from_env" if inject else "",
+               "RACE_CONTROLLER": "racelab.harness.django_points.install_from_env" if inject else "",
                "IMPORT_RECONCILE_INTERVAL_SECONDS": os.environ.get("IMPORT_RECONCILE_INTERVAL_SECONDS", "60"),
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
                **(extra_env or {})}
         manage = [sys.executable, "-m", "django"]
         subprocess.run([*manage, "migrate", "--verbosity", "0"], env=env, check=True)

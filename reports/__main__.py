@@ -10,10 +10,10 @@ import os
 import sys
 from pathlib import Path
 
-from reports.gates import GateConfigError
-from reports.report import OUTPUT_FILES, write_report
-from reports.results import ResultsError
-from reports.summary import headline
+from racelab.reports.gates import GateConfigError
+from racelab.reports.report import OUTPUT_FILES, write_report
+from racelab.reports.results import ResultsError
+from racelab.reports.summary import headline
 
 
 def build_parser():

@@ -2,7 +2,7 @@
 
 The limits live under ``[tool.racelab.gates]``; every gate is one expression in
 the k6 spirit (``time_to_display.p95 < 500ms``) over one key of the metrics
-dict built by :mod:`reports.results`. A gate whose metric is absent (a races-only
+dict built by :mod:`racelab.reports.results`. A gate whose metric is absent (a races-only
 run has no load figures) is *skipped*, not passed and not failed. Nothing here
 reads result files or renders anything.
 """

@@ -1,16 +1,16 @@
 """Render a verdict and its results as one self-contained HTML page.
 
-Inline CSS and inline SVG only (see :mod:`reports.charts`): the page fetches
+Inline CSS and inline SVG only (see :mod:`racelab.reports.charts`): the page fetches
 nothing when opened, so it can be archived as a CI artifact and read offline.
 Nothing is written here.
 """
 import datetime
 from html import escape
 
-from reports import charts
-from reports.gates import FAIL, PASS, format_value
-from reports.results import ANOMALY, DISPLAY, METRIC
-from reports.summary import SERVER_TIME_MEANING, first_examples, headline, load_line
+from racelab.reports import charts
+from racelab.reports.gates import FAIL, PASS, format_value
+from racelab.reports.results import ANOMALY, DISPLAY, METRIC
+from racelab.reports.summary import SERVER_TIME_MEANING, first_examples, headline, load_line
 
 # Drawn with CSS, not emoji: a CI runner's browser may have no emoji font.
 ICONS = {PASS: "<span class='icon pass'>✓</span>", FAIL: "<span class='icon fail'>✗</span>",

@@ -5,7 +5,7 @@ limit); a skipped gate is a skipped test case. Nothing is written here.
 """
 import xml.etree.ElementTree as ET
 
-from reports.gates import FAIL, SKIP, format_value
+from racelab.reports.gates import FAIL, SKIP, format_value
 
 
 def render_junit(verdict):

@@ -8,11 +8,11 @@ output folder; it never exits the process and never prints.
 import json
 from pathlib import Path
 
-from reports.gates import Verdict, evaluate, evaluate_races, load_limits
-from reports.html import render_html
-from reports.junit import render_junit
-from reports.results import load_results
-from reports.summary import render_markdown, summary_json
+from racelab.reports.gates import Verdict, evaluate, evaluate_races, load_limits
+from racelab.reports.html import render_html
+from racelab.reports.junit import render_junit
+from racelab.reports.results import load_results
+from racelab.reports.summary import render_markdown, summary_json
 
 OUTPUT_FILES = ("summary.md", "summary.json", "junit.xml", "report.html")
 
@@ -20,9 +20,9 @@ OUTPUT_FILES = ("summary.md", "summary.json", "junit.xml", "report.html")
 def write_report(results_dir, out_dir, pyproject=None):
     """Judge ``results_dir`` against the gates and write the report files into ``out_dir``.
 
-    Return ``(verdict, results)``. Raises :class:`~reports.results.ResultsError`
+    Return ``(verdict, results)``. Raises :class:`~racelab.reports.results.ResultsError`
     when the folder holds no result files and
-    :class:`~reports.gates.GateConfigError` for a bad gate table or races row;
+    :class:`~racelab.reports.gates.GateConfigError` for a bad gate table or races row;
     in both cases nothing is written.
     """
     results = load_results(results_dir)

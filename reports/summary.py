@@ -1,9 +1,9 @@
 """Render a verdict as ``summary.md`` (a CI job summary) and ``summary.json`` (for machines).
 
-Both are pure functions of :class:`~reports.results.Results` and
-:class:`~reports.gates.Verdict`; nothing is written here.
+Both are pure functions of :class:`~racelab.reports.results.Results` and
+:class:`~racelab.reports.gates.Verdict`; nothing is written here.
 """
-from reports.gates import FAIL, PASS, format_value
+from racelab.reports.gates import FAIL, PASS, format_value
 
 ICONS = {PASS: "✅", FAIL: "❌", "skipped": "⚪"}
 

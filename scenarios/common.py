@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.checker import Anomaly, Checker
+from racelab.harness.checker import Anomaly, Checker
 
 MODES = ("fixed", "buggy")
 RACES = tuple(f"R{n}" for n in range(1, 12))
@@ -268,7 +268,7 @@ def record_jobs(sync_points, history, job, label="job"):
 
 def list_uploads(history, process, project):
     """Read the project's file-upload listing (the service behind the API) as ``process``, recorded in ``history``."""
-    from label_studio.core.race import race_point
+    from racelab import race_point
     from label_studio.data_import import services
 
     race_point("reader.list", reader=process)

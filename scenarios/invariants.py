@@ -1,6 +1,6 @@
-"""The race catalogue's invariants: functions ``(history, state) -> [Anomaly]`` for harness.checker.
+"""The race catalogue's invariants: functions ``(history, state) -> [Anomaly]`` for racelab.harness.checker.
 
-``history`` is the scenario's :class:`harness.history.History` (requests, readers, jobs, the
+``history`` is the scenario's :class:`racelab.harness.history.History` (requests, readers, jobs, the
 reconciler, each an operation); ``state`` is a dict the scenario builds at the end: the final
 rows (``uploads``, ``imports``, ``tasks``…) and, where the invariant is about an order, the
 sync-points ``trace``. Each anomaly is one sentence naming the operations involved. They check
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from harness.checker import Anomaly
-from harness.history import _short
+from racelab.harness.checker import Anomaly
+from racelab.harness.history import _short
 
 RUN_IMPORT = "label_studio.data_import.services.run_import"
 STATES = ("pending", "processing", "completed", "failed")

@@ -15,7 +15,7 @@ pending uploads would not notice; this invariant holds the upload itself, whatev
 """
 import pytest
 
-from label_studio.core.race import race_point
+from racelab import race_point
 from label_studio.data_import import services
 from scenarios.common import MODES, json_upload
 from scenarios.invariants import sync_upload_has_all_its_tasks

@@ -16,7 +16,7 @@ import json
 
 import pytest
 
-from label_studio.core.race import race_point
+from racelab import race_point
 from scenarios.common import MODES, RUN_IMPORT
 from scenarios.invariants import client_reaches_completed
 

@@ -105,8 +105,8 @@ def test_every_race_has_a_buggy_scenario_that_must_reproduce(race):
 
 
 def test_a_buggy_run_without_anomaly_fails(settings, tmp_path, monkeypatch):
-    from harness.checker import Anomaly
-    from harness.history import History
+    from racelab.harness.checker import Anomaly
+    from racelab.harness.history import History
     from scenarios.common import Scenario
 
     monkeypatch.delenv(RESULTS_ENV, raising=False)

@@ -22,7 +22,7 @@ from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections, tran
 
 from label_studio.core.events import event
 from label_studio.core.fixes import fix_enabled
-from label_studio.core.race import race_point
+from racelab import race_point
 
 
 def redis_configured():

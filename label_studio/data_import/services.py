@@ -27,7 +27,7 @@ from django.utils import timezone
 from label_studio.core.events import event
 from label_studio.core.fixes import fix_enabled
 from label_studio.core.jobs import job, redis_configured, start_job_async_or_sync
-from label_studio.core.race import race_point
+from racelab import race_point
 from label_studio.data_import.models import FileUpload, ProjectImport
 from label_studio.data_import.parsers import (
     BadImport, check_file_name, check_size, check_tasks, display_name, page_text, parse_tasks, pdf_pages,

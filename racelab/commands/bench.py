@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from locustfiles._payloads import upload
+from racelab.locustfiles._payloads import upload
 from racelab.serving import DB_CHOICES, served_app
 
 DEADLINE = 60.0  # seconds an import may take to show before it counts as never shown

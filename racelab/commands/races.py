@@ -17,7 +17,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from scenarios.common import MODES, RACES, RESULTS_ENV, ROOT, child_env, pytest_command
+from racelab import checkout
+
+ROOT = checkout.require("racelab races")
+from scenarios.common import MODES, RACES, RESULTS_ENV, child_env, pytest_command  # noqa: E402 - after require()
 
 DEFAULT_OUTPUT = ROOT / "reports" / "latest" / "races.json"
 SCHEDULED = {"R1": 5, "R11": 5}  # fixed-mode scheduler tests and their marker runs

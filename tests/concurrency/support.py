@@ -14,9 +14,9 @@ import threading
 import time
 from collections import Counter
 
-from harness.checker import Anomaly
-from harness.history import _short
-from harness.inject import POINTS
+from racelab.harness.checker import Anomaly
+from racelab.harness.history import _short
+from racelab.harness.inject import POINTS
 from scenarios.common import list_uploads, uploads_state
 
 #: Concurrent uploads in ``test_many_concurrent_uploads_into_one_project``. CI keeps it small;

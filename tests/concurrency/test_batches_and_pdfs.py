@@ -100,7 +100,7 @@ def test_50_page_pdf_and_a_batch_on_two_worker_processes(inject_env, project, us
     obeyed the injection. It comes after ``rq_worker_process`` on purpose: ``use_redis`` empties
     the Redis database, control keys included, when it is set up.
     """
-    env = {"RACE_CONTROLLER": "harness.django_points.install_from_env"}
+    env = {"RACE_CONTROLLER": "racelab.harness.django_points.install_from_env"}
     if inject_env:
         env["RACELAB_INJECT"] = inject_env
     rq_worker_process(count=2, env=env)

@@ -1,11 +1,11 @@
-"""Self-tests of harness.runner on toy actors."""
+"""Self-tests of racelab.harness.runner on toy actors."""
 import threading
 
 import pytest
 
-from harness.runner import ActorError, ActorTimeout, run_concurrently
-from harness.syncpoints import SyncPoints
-from label_studio.core.race import race_point
+from racelab.harness.runner import ActorError, ActorTimeout, run_concurrently
+from racelab.harness.syncpoints import SyncPoints
+from racelab import race_point
 
 
 def test_actors_run_in_named_threads_and_overlap():

@@ -4,7 +4,7 @@ import pytest
 from django.db import transaction
 from rq import Queue
 
-from harness.django_plugin import InlineQueueWarning, _refuse_wrapping_transaction
+from racelab.harness.django_plugin import InlineQueueWarning, _refuse_wrapping_transaction
 
 
 def noop():

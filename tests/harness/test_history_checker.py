@@ -1,8 +1,8 @@
-"""Self-tests of harness.history and harness.checker."""
+"""Self-tests of racelab.harness.history and racelab.harness.checker."""
 import pytest
 
-from harness.checker import Anomaly, Checker, all_completed, monotonic, read_your_writes
-from harness.history import History
+from racelab.harness.checker import Anomaly, Checker, all_completed, monotonic, read_your_writes
+from racelab.harness.history import History
 
 STATUS = ("pending", "processing", ("completed", "failed"))
 

@@ -28,7 +28,7 @@ def test_a_commit_delay_is_traced_and_the_commit_follows_it(sync_points, inject)
     with transaction.atomic():
         Project.objects.create(title="delayed", created_by=user)
 
-    assert env == {"RACELAB_INJECT": "commit=20ms", "RACE_CONTROLLER": "harness.django_points.install_from_env"}
+    assert env == {"RACELAB_INJECT": "commit=20ms", "RACE_CONTROLLER": "racelab.harness.django_points.install_from_env"}
     assert hits(sync_points, "db.commit")[-1].actions == ("delay 20ms (inject commit=20ms)",)
     # db.on_commit is passed once COMMIT returned: the commit happened after the delay, not before.
     sync_points.assert_order(("db.commit", {"alias": "default"}), "db.on_commit")
@@ -56,7 +56,7 @@ def test_a_dropped_connection_fails_the_commit_and_commits_nothing(sync_points, 
             Project.objects.create(title="lost", created_by=user)
 
     assert hits(sync_points, "db.commit")[-1].actions == (
-        "call harness.inject:drop_db_connection (inject commit=drop)",)
+        "call racelab.harness.inject:drop_db_connection (inject commit=drop)",)
     assert sync_points.passed("db.on_commit") == 0
     sync_points.clear()
     connection.close()  # a fresh connection, as a new request would get

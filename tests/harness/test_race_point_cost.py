@@ -1,6 +1,6 @@
 """Measure what a race point costs when no controller is installed (the production case)."""
-from label_studio.core import race
-from label_studio.core.race import race_point
+from racelab.harness import race
+from racelab import race_point
 
 CALLS = 1000
 

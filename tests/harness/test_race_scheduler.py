@@ -1,13 +1,13 @@
-"""Self-tests of harness.scheduler on a toy check-then-act bug of depth 2."""
+"""Self-tests of racelab.harness.scheduler on a toy check-then-act bug of depth 2."""
 import threading
 
 import pytest
 
-from harness.runner import ActorError
-from harness.scheduler import Scheduler, replay_command
-from harness.syncpoints import SyncPoints
-from label_studio.core import race
-from label_studio.core.race import race_point
+from racelab.harness.runner import ActorError
+from racelab.harness.scheduler import Scheduler, replay_command
+from racelab.harness.syncpoints import SyncPoints
+from racelab.harness import race
+from racelab import race_point
 
 ACTORS, STEPS, DEPTH = 2, 6, 2  # each toy actor takes 3 steps: start→read, read→write, write→end
 

@@ -1,4 +1,4 @@
-"""Self-tests of harness.plugin: run pytest in a subprocess on small generated test files."""
+"""Self-tests of racelab.harness.plugin: run pytest in a subprocess on small generated test files."""
 import importlib.metadata
 import os
 import re
@@ -13,7 +13,7 @@ REGISTERED = any(ep.name == "racelab" for ep in importlib.metadata.entry_points(
 TESTS = textwrap.dedent('''
     import threading
     import pytest
-    from label_studio.core.race import race_point
+    from racelab import race_point
 
     @pytest.mark.race(runs=2)
     def test_seeded(race_scheduler):
@@ -37,7 +37,7 @@ TESTS = textwrap.dedent('''
 
 def pytest_run(tmp_path, *args):
     (tmp_path / "test_toy.py").write_text(TESTS)
-    plugin = [] if REGISTERED else ["-p", "harness.plugin"]
+    plugin = [] if REGISTERED else ["-p", "racelab.harness.plugin"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DJANGO_SETTINGS"))}
     env["PYTHONPATH"] = str(ROOT)
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:django", "-p", "no:cacheprovider", "-p", "no:warnings", *plugin,

@@ -1,4 +1,4 @@
-"""Self-tests of harness.remote: a child Python process obeys the test's orderings through Redis."""
+"""Self-tests of racelab.harness.remote: a child Python process obeys the test's orderings through Redis."""
 import os
 import subprocess
 import sys
@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from harness import services
-from harness.remote import RemoteSyncPoints, from_env
-from harness.syncpoints import SyncPoints, SyncPointTimeout
-from label_studio.core.race import race_point
+from racelab.harness import services
+from racelab.harness.remote import RemoteSyncPoints, from_env
+from racelab.harness.syncpoints import SyncPoints, SyncPointTimeout
+from racelab import race_point
 
 ROOT = Path(__file__).resolve().parents[2]
 
 CHILD = textwrap.dedent("""
-    from harness.remote import install_from_env
-    from label_studio.core.race import race_point
+    from racelab.harness.remote import install_from_env
+    from racelab import race_point
     install_from_env()
     race_point("child.started")
     race_point("child.b", n=1)

