@@ -34,10 +34,10 @@ load: $(STAMP)
 test: test-postgres test-sqlite
 
 test-postgres: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --db postgres $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --race-db postgres $(PYTEST_ARGS)
 
 test-sqlite: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --db sqlite $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --race-db sqlite $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .racelab reports/latest

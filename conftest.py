@@ -1,10 +1,9 @@
-"""Project-wide test settings shared by ``tests/`` and ``scenarios/``."""
+"""Project-wide test settings of the reference app, shared by ``tests/`` and ``scenarios/``."""
 import pytest
 
 
 @pytest.fixture
-def rq_worker_env(settings):
-    """Give real worker processes the test's fix flags, as they are when the workers start."""
-    from label_studio.core.fixes import fixes_spec
-
-    return lambda: {"RACELAB_FIXES": fixes_spec(settings.IMPORT_FIXES)}
+def use_redis(use_redis, settings):
+    """The plugin's ``use_redis``, plus the reference app's own switch: jobs go to Redis once ``REDIS_URL`` is set."""
+    settings.REDIS_URL = use_redis
+    return use_redis

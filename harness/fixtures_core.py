@@ -1,9 +1,9 @@
 """The racelab fixtures that need neither Django nor RQ; :mod:`racelab.harness.plugin` registers them.
 
 Each public fixture's docstring is its documentation (``pytest --fixtures``). Fixtures whose
-name starts with ``_`` are internal: ``_racelab_actor_teardown`` and ``_racelab_redis_url`` are
-the two that :mod:`racelab.harness.fixtures_django` replaces (closing DB connections per actor thread,
-and a Redis it starts).
+name starts with ``_`` are internal; :mod:`racelab.harness.fixtures_django` replaces
+``_racelab_actor_teardown`` (closing each actor thread's DB connections). Nothing is installed
+or started until a test asks for one of these fixtures.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 
+from racelab.harness import points
 from racelab.harness.checker import Checker, all_completed
 from racelab.harness.history import History
 from racelab.harness.remote import RemoteSyncPoints
@@ -21,7 +22,9 @@ from racelab.harness.scheduler import Scheduler
 from racelab.harness.syncpoints import SyncPoints
 
 __all__ = ["sync_points", "remote_sync_points", "race_history", "race_checker", "race_scheduler",
-           "concurrently", "_race_seed", "_racelab_actor_teardown", "_racelab_redis_url"]
+           "concurrently", "race_redis_url", "_race_seed", "_racelab_points", "_racelab_actor_teardown"]
+
+REDIS_ENVS = ("RACELAB_REDIS_URL", "REDIS_URL")  # a Redis the user configured, in order of preference
 
 SEED = pytest.StashKey[int]()  # the session's base seed, set by the plugin
 SECTIONS = pytest.StashKey[list]()  # (title, zero-argument text function) shown when a test fails
@@ -51,17 +54,40 @@ def _racelab_actor_teardown():
 
 
 @pytest.fixture
-def _racelab_redis_url():
-    """Return the Redis URL for cross-process control from REDIS_URL, or skip the test."""
-    url = os.environ.get("REDIS_URL")
+def _racelab_points():
+    """Install the built-in race points (Django's and RQ's) in this process, once; every controller fixture asks."""
+    points.install()
+
+
+@pytest.fixture(scope="session")
+def race_redis_url(request):
+    """Give the URL of this run's Redis, for workers and remote sync points: one database per xdist worker.
+
+    It is ``--race-redis``, else ``$RACELAB_REDIS_URL``, else ``$REDIS_URL``, else a throw-away
+    ``redis-server`` that racelab starts on loopback the first time a test asks (a few
+    milliseconds; stopped when the run ends). Each xdist worker gets database 1 + its number, so
+    parallel tests never take each other's jobs, and ``use_redis`` empties RQ's keys there before
+    each test: do not point it at a Redis whose queues you keep.
+    """
+    url = request.config.getoption("race_redis") or next(filter(None, map(os.environ.get, REDIS_ENVS)), None)
     if not url:
-        pytest.skip("remote_sync_points needs a Redis server: set REDIS_URL (e.g. redis://127.0.0.1:6379/0), "
-                    "or start one with `python -m racelab.harness.services`.")
-    return url
+        from racelab.harness.services import ServiceUnavailable, start_redis
+
+        try:
+            service = start_redis()
+        except ServiceUnavailable as exc:
+            pytest.fail(f"{exc}\nOr give racelab a Redis: --race-redis URL or RACELAB_REDIS_URL.", pytrace=False)
+        request.addfinalizer(service.stop)
+        url = service.url
+    base = url.split("?")[0].rstrip("/")
+    if base.rsplit("/", 1)[-1].isdigit():
+        base = base.rsplit("/", 1)[0]
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return f"{base}/{1 + int(worker[2:]) % 15}"
 
 
 @pytest.fixture
-def sync_points(request):
+def sync_points(request, _racelab_points):
     """Give a :class:`~racelab.harness.syncpoints.SyncPoints` installed for this test's threads.
 
     Order, delay, fail and call back at race points of this process; its timeout is
@@ -83,18 +109,19 @@ def sync_points(request):
 
 
 @pytest.fixture
-def remote_sync_points(request, _racelab_redis_url):
+def remote_sync_points(request, race_redis_url, _racelab_points):
     """Give a :class:`~racelab.harness.remote.RemoteSyncPoints` whose rules other processes obey.
 
-    It owns a fresh namespace in the Redis at ``REDIS_URL`` (the test is skipped without one),
-    is installed in this process, and puts ``RACELAB_CONTROL_URL`` and
-    ``RACELAB_CONTROL_NAMESPACE`` into ``os.environ`` (and ``.env``) so that child processes
-    inherit them; a worker obeys once it calls ``racelab.harness.remote.install_from_env()`` at start-up.
+    It owns a fresh namespace in the run's Redis (``race_redis_url``), is installed in this
+    process, and puts ``RACELAB_CONTROL_URL`` and ``RACELAB_CONTROL_NAMESPACE`` into
+    ``os.environ`` (and ``.env``) so that child processes inherit them: ``rq_worker_process``
+    workers obey it by themselves, any other process once it calls
+    ``racelab.harness.points.install_from_env()`` at start-up.
     It costs a Redis round trip or two per race point in every process. The merged trace of all
     processes is shown when the test fails; the keys are deleted at teardown. Against
     ``sync_points``, see there.
     """
-    controller = RemoteSyncPoints(_racelab_redis_url, f"test-{uuid.uuid4().hex[:12]}",
+    controller = RemoteSyncPoints(race_redis_url, f"test-{uuid.uuid4().hex[:12]}",
                                   timeout=request.config.getoption("race_timeout"))
     add_section(request, "trace", lambda: format_trace(controller.trace))
     with pytest.MonkeyPatch.context() as patch:
@@ -135,7 +162,7 @@ def race_checker(race_history):
 
 
 @pytest.fixture
-def race_scheduler(request, _race_seed, _racelab_actor_teardown):
+def race_scheduler(request, _race_seed, _racelab_actor_teardown, _racelab_points):
     """Give a seeded :class:`~racelab.harness.scheduler.Scheduler`; ``race_scheduler.run({...})`` runs actors under it.
 
     The seed is ``--race-seed`` (or one drawn per session and shown in the header), plus ``i``

@@ -4,10 +4,11 @@ The spec comes from a test (the ``inject`` fixture) or from ``RACELAB_INJECT`` i
 process's environment, read by :func:`racelab.harness.remote.install_from_env`, so that a load run against
 a real server can widen a race window too. Each item is ``KEY=VALUE`` or ``KEY[FILTER]=VALUE``:
 
-- ``KEY`` is one of :data:`POINTS` (``commit`` → ``db.commit``, ``worker`` → ``job.start``,
-  ``enqueue`` → ``job.enqueue``), or any race-point name containing a dot;
+- ``KEY`` is one of :data:`POINTS`, each a built-in point that any Django + RQ app passes
+  (``commit`` → ``db.commit``, ``worker`` → ``rq.job.start``, ``enqueue`` → ``rq.enqueue``), or
+  any race-point name containing a dot;
 - ``FILTER`` (optional) narrows the point to hits whose context has those items, like a sync
-  point's ``("job.start", {"job": ...})``: ``name=value`` pairs separated by ``;``, a value of
+  point's ``("rq.job.start", {"job": ...})``: ``name=value`` pairs separated by ``;``, a value of
   digits being an int (``worker[job=myapp.jobs.send_receipt]=300ms``,
   ``import.job_claimed[import_id=7]=exit``);
 - ``VALUE`` is one of :data:`VALUES`: a delay, ``fail``, ``exit``/``exit:CODE`` or ``drop``.
@@ -29,7 +30,7 @@ __all__ = ["POINTS", "VALUES", "ENV", "Injection", "InjectedFault", "InjectedRed
 ENV = "RACELAB_INJECT"
 
 #: The injection keys and the built-in race points they act on.
-POINTS = {"commit": "db.commit", "worker": "job.start", "enqueue": "job.enqueue"}
+POINTS = {"commit": "db.commit", "worker": "rq.job.start", "enqueue": "rq.enqueue"}
 
 #: The injection values, and what each does at its point.
 VALUES = {
@@ -60,7 +61,7 @@ except ImportError:  # pragma: no cover - redis is a dependency; keep parsing us
 
 
 class InjectedRedisDown(_RedisConnectionError, InjectedFault):
-    """Raised at ``job.enqueue`` by ``enqueue=fail``: caught like a real Redis connection error."""
+    """Raised at ``rq.enqueue`` by ``enqueue=fail``: caught like a real Redis connection error."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,14 +12,14 @@ import random
 import pytest
 
 from racelab.harness.fixtures_core import (  # noqa: F401 - imported to register the fixtures
-    REPORTS, SECTIONS, SEED, _race_seed, _racelab_actor_teardown, _racelab_redis_url, concurrently,
-    race_checker, race_history, race_scheduler, remote_sync_points, sync_points)
+    REPORTS, SECTIONS, SEED, _race_seed, _racelab_actor_teardown, _racelab_points, concurrently, race_checker,
+    race_history, race_redis_url, race_scheduler, remote_sync_points, sync_points)
 from racelab.harness.scheduler import STRATEGIES
 
 # --- Django ----------------------------------------------------------------------------------------
 # The Django + RQ fixtures (use_redis, rq_worker_threads, rq_worker_process, inject, eventually) are
 # the racelab-django plugin, racelab.harness.django_plugin. Here, only when Django is installed, Django's
-# versions of our two internal fixtures replace the ones above (imported after fixtures_core).
+# version of the internal actor fixture replaces the one above (imported after fixtures_core).
 if importlib.util.find_spec("django") is not None:
     from racelab.harness.fixtures_django import *  # noqa: F401,F403,E402
 # -------------------------------------------------------------------------------------------------
@@ -37,6 +37,9 @@ def pytest_addoption(parser):
                     help="Pick the scheduler's strategy, random or pct, unless the race marker names one (default: pct).")
     group.addoption("--race-depth", type=int, default=2, metavar="D",
                     help="Aim PCT at bugs of depth D, the number of orderings that must all hold (default: 2).")
+    group.addoption("--race-redis", default=None, metavar="URL",
+                    help="Redis for racelab's workers and remote sync points (default: $RACELAB_REDIS_URL, then "
+                         "$REDIS_URL, then a throw-away redis-server started when a test first needs one).")
 
 
 def pytest_configure(config):
@@ -60,6 +63,8 @@ def pytest_configure_node(node):
 
 
 def pytest_report_header(config):
+    if not any(arg.startswith("--race-") for arg in config.invocation_params.args):
+        return None  # a run that does not use racelab's options shows nothing of racelab
     seed = config.stash[SEED]
     return (f"racelab: seed {seed} (replay with --race-seed {seed}), strategy {config.getoption('race_strategy')}, "
             f"depth {config.getoption('race_depth')}, timeout {config.getoption('race_timeout'):g}s")

@@ -10,7 +10,8 @@ them; times are ``time.monotonic()``, comparable between processes of one machin
 
 Keys, under ``racelab:<namespace>:``: ``rules`` (JSON), ``trace`` (a stream: the passes, and
 the wake-up of every waiter), ``waits`` (a hash of who waits where, for timeout messages).
-Callbacks cross as dotted paths only; predicates do not cross at all (use a context filter).
+Callbacks cross as dotted paths; a callback given as a function, or a point with a predicate,
+stays in the test's own process (use a dotted path or a context filter for the others).
 Nothing here starts Redis: see ``racelab.harness.services.start_redis()``.
 """
 from __future__ import annotations
@@ -60,6 +61,13 @@ class RemoteSyncPoints(BaseSyncPoints):
     def env(self) -> dict:
         """Return the environment variables that make a child process obey these rules."""
         return {ENV_URL: self.url, ENV_NAMESPACE: self.namespace}
+
+    def _add(self, action: Action) -> None:
+        """Share the action with every process, or keep it here when only this process can run it."""
+        if action.local:
+            self.local_rules = self.local_rules + Rules(actions=(action,))
+        else:
+            super()._add(action)
 
     def exit(self, name, code: int = 1, *, label: str = "") -> None:
         """Make any *other* process that reaches the point call ``os._exit(code)`` after recording it.
@@ -133,7 +141,7 @@ class RemoteSyncPoints(BaseSyncPoints):
         token = uuid.uuid4().hex
         self.redis.hset(self._waits_key, token, json.dumps(dataclasses.asdict(wait), default=repr))
         try:
-            pending, last = list(before), "0-0"
+            pending, last = [(p, p.times) for p in before], "0-0"  # each point, and passes still missing
             while pending:
                 batch = self.redis.xread({self._trace_key: last}, count=1000)
                 if not batch:
@@ -141,7 +149,7 @@ class RemoteSyncPoints(BaseSyncPoints):
                     if self._released():
                         return []
                     if remaining <= 0:
-                        return pending
+                        return [p for p, _ in pending]
                     block_ms = max(1, int(min(remaining, _POLL) * 1000))
                     batch = self.redis.xread({self._trace_key: last}, count=1000, block=block_ms)
                 for _stream, entries in batch or ():
@@ -149,7 +157,8 @@ class RemoteSyncPoints(BaseSyncPoints):
                         last = entry_id
                         if b"hit" in fields:
                             hit = Hit.from_json(fields[b"hit"])
-                            pending = [p for p in pending if not p.matches(hit.point, hit.context)]
+                            pending = [(p, n - p.matches(hit.point, hit.context)) for p, n in pending]
+                            pending = [(p, n) for p, n in pending if n > 0]
             return []
         finally:
             self.redis.hdel(self._waits_key, token)

@@ -19,10 +19,14 @@ __all__ = ["Action", "Hit", "Point", "Rules", "Wait", "format_trace", "point"]
 
 @dataclasses.dataclass(frozen=True)
 class Point:
-    """A race-point name, optionally narrowed by a context filter (a dict) or a predicate."""
+    """A race-point name, optionally narrowed by a context filter (a dict) or a predicate.
+
+    As a predecessor it is reached once it was passed ``times`` times (by any actors).
+    """
 
     name: str
     where: dict | Callable[[dict], bool] | None = None
+    times: int = 1
 
     def matches(self, name: str, context: dict) -> bool:
         """Return whether a hit of ``name`` with ``context`` is this point."""
@@ -35,11 +39,12 @@ class Point:
         return all(key in context and context[key] == value for key, value in self.where.items())
 
     def __str__(self):
+        times = f" ×{self.times}" if self.times > 1 else ""
         if self.where is None:
-            return repr(self.name)
+            return repr(self.name) + times
         if callable(self.where):
-            return f"{self.name!r} where {getattr(self.where, '__name__', 'predicate')}()"
-        return f"{self.name!r} {self.where}"
+            return f"{self.name!r} where {getattr(self.where, '__name__', 'predicate')}(){times}"
+        return f"{self.name!r} {self.where}{times}"
 
     def to_json(self) -> dict:
         """Return a JSON-ready dict; a predicate cannot be sent and raises TypeError."""
@@ -48,11 +53,11 @@ class Point:
                 f"The point {self} has a predicate, which cannot cross processes; "
                 f"use a context filter instead: ({self.name!r}, {{'key': value}})."
             )
-        return {"name": self.name, "where": self.where}
+        return {"name": self.name, "where": self.where, "times": self.times}
 
     @classmethod
     def from_json(cls, data: dict) -> Point:
-        return cls(data["name"], data.get("where"))
+        return cls(data["name"], data.get("where"), data.get("times", 1))
 
 
 def point(spec) -> Point:
@@ -93,7 +98,10 @@ class Hit:
 
 @dataclasses.dataclass(frozen=True)
 class Action:
-    """Something to do at a point: ``call``, ``delay``, ``fail`` or ``exit``, with a label for the trace."""
+    """Something to do at a point: ``call``, ``delay``, ``fail``, ``exit`` or ``meet``, with a label for the trace.
+
+    A ``meet`` (arg: the number of parties) is carried out by the controller, not by :meth:`run`.
+    """
 
     point: Point
     kind: str
@@ -109,12 +117,24 @@ class Action:
         elif self.kind == "fail":
             exc = _exception(self.arg)
             text = f"fail {type(exc).__name__}: {exc}"
+        elif self.kind == "meet":
+            text = f"meet {self.arg} parties"
         else:
             text = f"exit {self.arg}"
         return f"{text} ({self.label})" if self.label else text
 
     def applies_here(self) -> bool:
         return not (self.kind == "exit" and self.origin == os.getpid())
+
+    @property
+    def arrival(self) -> Point:
+        """Return, for a ``meet``, the point each arriving party records: ``<name>:arrived``, as often as parties."""
+        return Point(f"{self.point.name}:arrived", self.point.where, int(self.arg))
+
+    @property
+    def local(self) -> bool:
+        """Return whether this action can run only in this process (a function object, or a predicate point)."""
+        return (self.kind == "call" and not isinstance(self.arg, str)) or callable(self.point.where)
 
     def run(self, context: dict):
         """Do a call or delay now; return a zero-argument finisher for fail or exit, else None."""

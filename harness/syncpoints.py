@@ -16,8 +16,8 @@ happened. A wait longer than ``timeout`` raises :class:`SyncPointTimeout`
 naming who waits where for what; nothing ever hangs.
 
 A point is a name, or a name with a filter on the context:
-``("job.start", {"job": "run_import"})`` matches only hits whose context has
-those items; ``("job.start", predicate)`` matches when ``predicate(context)``
+``("rq.job.start", {"job": "myapp.jobs.run"})`` matches only hits whose context has
+those items; ``("rq.job.start", predicate)`` matches when ``predicate(context)``
 is true (predicates do not cross processes). The rule logic here is shared
 with :class:`racelab.harness.remote.RemoteSyncPoints`, which keeps the same rules and
 trace in Redis so that other processes obey them.
@@ -70,7 +70,7 @@ class BaseSyncPoints:
         for ordering in orderings:
             if isinstance(ordering, str) or (len(ordering) == 2 and not isinstance(ordering[1], (str, Point, tuple, list))):
                 raise ValueError(f"{ordering!r} is one point, not an ordering: write order((A, B)), e.g. "
-                                 f"order((('job.start', {{'job': 'run_import'}}), 'reader.check')).")
+                                 f"order((('rq.job.start', {{'job': 'myapp.jobs.run'}}), 'reader.check')).")
             points = [point(spec) for spec in ordering]
             if len(points) < 2:
                 raise ValueError(f"An ordering needs two points or more, got {ordering!r}.")
@@ -84,6 +84,17 @@ class BaseSyncPoints:
     def delay(self, name, seconds: float, *, label: str = "") -> None:
         """Hold every actor at the point for ``seconds`` before its pass is recorded."""
         self._add(Action(point(name), "delay", float(seconds), label))
+
+    def meet(self, name, parties: int = 2, *, label: str = "") -> None:
+        """Hold each actor that reaches the point until ``parties`` actors have reached it: all arrive before any passes.
+
+        A rendezvous, for "both read before either writes", which one-way orderings cannot say
+        (an actor's own pass would satisfy them). Each arrival is recorded as ``<name>:arrived``;
+        actors that come after the rendezvous pass at once.
+        """
+        if parties < 2:
+            raise ValueError(f"A meeting needs two parties or more, got {parties}.")
+        self._add(Action(point(name), "meet", int(parties), label))
 
     def fail(self, name, exc, *, label: str = "") -> None:
         """Raise ``exc`` (an exception instance or class) at the point, after recording the pass.
@@ -112,7 +123,11 @@ class BaseSyncPoints:
         notes, finish = [], None
         for action in rules.actions_for(name, context):
             notes.append(action.note())
-            finish = action.run(context) or finish
+            if action.kind == "meet":
+                self._record(Hit(action.arrival.name, actor, time.monotonic(), dict(context)))
+                waited += self._await(actor, name, context, [action.arrival])
+            else:
+                finish = action.run(context) or finish
         self._record(Hit(name, actor, time.monotonic(), dict(context), waited, tuple(notes)))
         if finish is not None:
             finish()
@@ -243,7 +258,7 @@ class SyncPoints(BaseSyncPoints):
             self._cv.notify_all()
 
     def _missing(self, before):
-        return [p for p in before if not any(p.matches(h.point, h.context) for h in self._trace)]
+        return [p for p in before if sum(1 for h in self._trace if p.matches(h.point, h.context)) < p.times]
 
     def _block(self, wait, before, deadline):
         with self._cv:

@@ -68,7 +68,7 @@ def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=
         redis_url = redis_url or stack.enter_context(start_redis()).url
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "label_studio.core.settings", "DATABASE_URL": database_url,
                "REDIS_URL": redis_url, "RACELAB_HOME": home, "RACELAB_FIXES": fixes, "RACELAB_INJECT": inject or "",
-               "RACE_CONTROLLER": "racelab.harness.django_points.install_from_env" if inject else "",
+               "RACE_CONTROLLER": "racelab.harness.points.install_from_env" if inject else "",
                "IMPORT_RECONCILE_INTERVAL_SECONDS": os.environ.get("IMPORT_RECONCILE_INTERVAL_SECONDS", "60"),
                "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
                **(extra_env or {})}

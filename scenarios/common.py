@@ -207,7 +207,7 @@ def pytest_command(races=RACES, modes=MODES, seeds=1, seed=None, db="sqlite", wo
         keyword += " and " + " and ".join(f"not {m}" for m in MODES if m not in modes)
     if not scheduler:
         keyword += " and not scheduler"
-    argv = [sys.executable, "-m", "pytest", str(ROOT / "scenarios"), "-q", "--db", db,
+    argv = [sys.executable, "-m", "pytest", str(ROOT / "scenarios"), "-q", "--race-db", db,
             "-k", keyword, "--race-runs", str(seeds), "-o", "addopts=-p no:cacheprovider"]
     if seed is not None:
         argv += ["--race-seed", str(seed)]

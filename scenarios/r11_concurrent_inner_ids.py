@@ -26,7 +26,7 @@ from scenarios.invariants import inner_ids_unique
 
 RACE = "R11"
 SQLITE_MASKS = ("R11 cannot race on SQLite: every inner-id allocation runs in a BEGIN IMMEDIATE transaction "
-                "(DATABASES OPTIONS transaction_mode), which serialises the imports; run it with --db postgres.")
+                "(DATABASES OPTIONS transaction_mode), which serialises the imports; run it with --race-db postgres.")
 
 
 def importer(scenario, project, user, name, count):

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from racelab.harness import databases
 from scenarios.common import MODES, RACES, RESULTS_ENV, ROOT, module_of
 
 POWER_RUNS = int(os.environ.get("RACELAB_POWER_RUNS", "3"))
@@ -67,12 +68,10 @@ def races_command(tmp_path, *args):
     env.pop(RESULTS_ENV, None)  # our own outcomes must not land in an enclosing `racelab races` run
     if on_sqlite():
         db = "sqlite"
-        env.pop("DATABASE_URL", None)
     else:
         # A database of its own on the session's server: pytest-django names the test database
         # after it, so parallel runs (and this session's test_<name>_gwN) never collide.
-        url = urlsplit(os.environ["DATABASE_URL"])
-        db = env["DATABASE_URL"] = urlunsplit(url._replace(path=f"/power_{uuid.uuid4().hex[:10]}"))
+        db = urlunsplit(urlsplit(databases.chosen())._replace(path=f"/power_{uuid.uuid4().hex[:10]}"))
     argv = [sys.executable, "-m", "racelab.cli", "races", "--db", db, "--workers", "0",
             "--output", str(tmp_path / "races.json"), *args]
     return argv, env

@@ -8,6 +8,9 @@ from rest_framework.test import APIClient
 
 from tests.factories import ProjectFactory, UserFactory
 
+# tests/shop is another app with its own settings and pytest.ini: `pytest -c tests/shop/pytest.ini`.
+collect_ignore = ["shop"]
+
 
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):

@@ -97,19 +97,15 @@ def test_50_page_pdf_and_a_batch_on_two_worker_processes(inject_env, project, us
     """Real ``rq worker`` processes (``RACELAB_INJECT`` delaying every job start) run a PDF's pages and a batch.
 
     ``remote_sync_points`` collects the workers' race points, to show that they ran the jobs and
-    obeyed the injection. It comes after ``rq_worker_process`` on purpose: ``use_redis`` empties
-    the Redis database, control keys included, when it is set up.
+    obeyed the injection.
     """
-    env = {"RACE_CONTROLLER": "racelab.harness.django_points.install_from_env"}
-    if inject_env:
-        env["RACELAB_INJECT"] = inject_env
-    rq_worker_process(count=2, env=env)
+    rq_worker_process(count=2, env={"RACELAB_INJECT": inject_env})
 
     run_async_import_under_reader(concurrently, race_history, project, user, [
         (Upload("doc.pdf", pdf_bytes(PAGES)), PAGES), (json_upload("batch.json", BATCH), BATCH)])
 
     check(race_checker, final_state(project, expected_tasks(race_history)), *PDF_INVARIANTS)
-    starts = [hit for hit in remote_sync_points.trace if hit.point == "job.start"
+    starts = [hit for hit in remote_sync_points.trace if hit.point == "rq.job.start"
               and not hit.actor.startswith(f"{os.getpid()}:")]
     jobs = 1 + settings.IMPORT_PDF_PAGE_JOBS
     assert len(starts) == jobs, f"the workers started {len(starts)} jobs, not run_import and the page jobs ({jobs})"

@@ -28,7 +28,7 @@ def test_a_commit_delay_is_traced_and_the_commit_follows_it(sync_points, inject)
     with transaction.atomic():
         Project.objects.create(title="delayed", created_by=user)
 
-    assert env == {"RACELAB_INJECT": "commit=20ms", "RACE_CONTROLLER": "racelab.harness.django_points.install_from_env"}
+    assert env == {"RACELAB_INJECT": "commit=20ms"}
     assert hits(sync_points, "db.commit")[-1].actions == ("delay 20ms (inject commit=20ms)",)
     # db.on_commit is passed once COMMIT returned: the commit happened after the delay, not before.
     sync_points.assert_order(("db.commit", {"alias": "default"}), "db.on_commit")
@@ -57,7 +57,7 @@ def test_a_dropped_connection_fails_the_commit_and_commits_nothing(sync_points, 
 
     assert hits(sync_points, "db.commit")[-1].actions == (
         "call racelab.harness.inject:drop_db_connection (inject commit=drop)",)
-    assert sync_points.passed("db.on_commit") == 0
+    assert sync_points.passed(("db.on_commit", {"autocommit": False})) == 0
     sync_points.clear()
     connection.close()  # a fresh connection, as a new request would get
     assert Project.objects.count() == before
@@ -89,14 +89,14 @@ def test_a_worker_delay_applies_in_a_real_worker_process(remote_sync_points, inj
     # read the trace before the worker has recorded it.
     remote_sync_points.wait(("job.end", {"job": RUN_IMPORT}), timeout=60)
     assert ProjectImport.objects.get(id=project_import.id).status == ProjectImport.COMPLETED
-    start = [hit for hit in hits(remote_sync_points, "job.start") if hit.context["job"] == RUN_IMPORT]
+    start = [hit for hit in hits(remote_sync_points, "rq.job.start") if hit.context["job"] == RUN_IMPORT]
     assert start[0].actions == (f"delay 30ms (RACELAB_INJECT worker[job={RUN_IMPORT}]=30ms)",)
     assert not start[0].actor.startswith(f"{os.getpid()}:")  # the worker's, not ours
     remote_sync_points.assert_order("import.async_committed", ("job.start", {"job": RUN_IMPORT}), "import.finished")
 
 
 @pytest.mark.parametrize("spec, point, import_status, upload_status", [
-    ("worker=exit", "job.start", ProjectImport.CREATED, FileUpload.PENDING),  # killed before the job claims
+    ("worker=exit", "rq.job.start", ProjectImport.CREATED, FileUpload.PENDING),  # killed before the job claims
     ("import.file_upload_claimed=exit", "import.file_upload_claimed",
      ProjectImport.IN_PROGRESS, FileUpload.PROCESSING),  # killed mid-job: the R10 story
 ])

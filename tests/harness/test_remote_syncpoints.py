@@ -71,9 +71,12 @@ def test_a_remote_wait_times_out_naming_the_missing_point(remote):
         race_point("parent.x")
 
 
-def test_callbacks_cross_only_as_dotted_paths(remote):
-    with pytest.raises(TypeError, match="dotted path"):
-        remote.on("x", lambda ctx: None)
+def test_a_function_callback_stays_in_this_process_and_a_predicate_cannot_order(remote):
+    seen = []
+    remote.on("x", seen.append)
+    race_point("x", n=1)
+    assert seen == [{"n": 1}]
+    assert remote.local_rules.actions[0].arg == seen.append and not remote._doc()["rules"].get("actions")
     with pytest.raises(TypeError, match="context filter"):
         remote.order((("a", lambda ctx: True), "b"))
 

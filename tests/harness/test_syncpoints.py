@@ -142,13 +142,13 @@ def test_wait_blocks_until_a_point_is_passed():
 def test_injection_spec_parses_into_labelled_actions():
     injections = inject.parse("commit=200ms, worker=0.3s,enqueue=fail,job.end=exit:3")
     assert [(i.point, i.kind) for i in injections] == [
-        ("db.commit", "delay"), ("job.start", "delay"), ("job.enqueue", "fail"), ("job.end", "exit")]
+        ("db.commit", "delay"), ("rq.job.start", "delay"), ("rq.enqueue", "fail"), ("job.end", "exit")]
     assert injections[0].arg == pytest.approx(0.2) and injections[3].arg == 3
     with SyncPoints() as sp:
         inject.apply("enqueue=fail,commit=1ms", sp)
         race_point("db.commit")
         with pytest.raises(inject.InjectedRedisDown) as info:
-            race_point("job.enqueue")
+            race_point("rq.enqueue")
     import redis
     assert isinstance(info.value, redis.exceptions.ConnectionError)
     assert sp.trace[0].actions == ("delay 1ms (inject commit=1ms)",)
@@ -156,7 +156,7 @@ def test_injection_spec_parses_into_labelled_actions():
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("comit=1ms", "use one of commit (db.commit), worker (job.start), enqueue (job.enqueue)"),
+    ("comit=1ms", "use one of commit (db.commit), worker (rq.job.start), enqueue (rq.enqueue)"),
     ("commit", "has no value"),
     ("commit=12", "bad value '12'"),
 ])

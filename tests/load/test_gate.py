@@ -8,8 +8,8 @@ from racelab.loadrun import load_and_report
 
 @pytest.fixture
 def served_db(request):
-    """The database kind of this test run (``--db``), for the app the load test serves."""
-    db = request.config.getoption("db")
+    """The database kind of this test run (``--race-db``), for the app the load test serves."""
+    db = request.config.getoption("race_db")
     return db if db in ("sqlite", "postgres") else "postgres"
 
 

@@ -25,7 +25,7 @@ SLACK_PAGES = 20  # an index one level deeper costs a page per lookup; a scan of
 @pytest.fixture(autouse=True)
 def _postgres_only():
     if connection.vendor != "postgresql":
-        pytest.skip("buffer counts are PostgreSQL's; run with --db postgres")
+        pytest.skip("buffer counts are PostgreSQL's; run with --race-db postgres")
 
 
 def pages_read(action):
