@@ -6,8 +6,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])")
 PYTEST_ARGS ?=
+# Upstream Label Studio 1.23.2's pins of what the harness imports: the second dependency set CI tests.
+COMPAT       := .venv-compat
+COMPAT_PINS  := "Django==5.2.*" "django-rq==3.1" "rq==2.6.*" "redis==5.2.*" "psycopg[binary]==3.2.*"
+COMPAT_STAMP := $(COMPAT)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()+b'$(COMPAT_PINS)').hexdigest()[:12])")
 
-.PHONY: run serve test test-postgres test-sqlite load install clean
+.PHONY: run serve test test-postgres test-sqlite test-shop test-compat load install clean
 
 install: $(STAMP)
 
@@ -30,8 +34,10 @@ serve: $(STAMP)
 load: $(STAMP)
 	$(BIN)/racelab load --scenario all --users $${USERS:-10} --run-time $${RUN_TIME:-30s} --think-time "$${THINK_TIME:-}"
 
-## make test: the whole suite on PostgreSQL, then on SQLite, two processes each.
-test: test-postgres test-sqlite
+## make test: the whole suite on PostgreSQL, then on SQLite, two processes each; then the second app
+## (tests/shop: its own settings, no race points) on both, with today's dependencies and with upstream
+## Label Studio 1.23.2's (django-rq 3.1, rq 2.6, redis 5.2, psycopg 3).
+test: test-postgres test-sqlite test-shop test-compat
 
 test-postgres: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --race-db postgres $(PYTEST_ARGS)
@@ -39,5 +45,20 @@ test-postgres: $(STAMP)
 test-sqlite: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --race-db sqlite $(PYTEST_ARGS)
 
+test-shop: $(STAMP)
+	cd tests/shop && ../../$(BIN)/python -m pytest -n 2 --race-db postgres
+	cd tests/shop && ../../$(BIN)/python -m pytest -n 2 --race-db sqlite
+
+$(COMPAT_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(COMPAT)
+	$(COMPAT)/bin/python -m pip install --quiet --upgrade pip
+	$(COMPAT)/bin/python -m pip install --quiet -e ".[services]" $(COMPAT_PINS) pytest-xdist pytest-timeout
+	$(COMPAT)/bin/python -m pip check
+	rm -f $(COMPAT)/.installed-* && touch $(COMPAT_STAMP)
+
+test-compat: $(COMPAT_STAMP)
+	cd tests/shop && ../../$(COMPAT)/bin/python -m pytest -n 2 --race-db postgres
+	cd tests/shop && ../../$(COMPAT)/bin/python -m pytest -n 2 --race-db sqlite
+
 clean:
-	rm -rf $(VENV) .racelab reports/latest
+	rm -rf $(VENV) $(COMPAT) .racelab reports/latest

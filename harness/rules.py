@@ -21,7 +21,10 @@ __all__ = ["Action", "Hit", "Point", "Rules", "Wait", "format_trace", "point"]
 class Point:
     """A race-point name, optionally narrowed by a context filter (a dict) or a predicate.
 
-    As a predecessor it is reached once it was passed ``times`` times (by any actors).
+    A filter matches a hit whose context has each of its items; a single value matches a list in
+    the context that contains it (``{"tables": "shop_order"}`` matches a commit that wrote
+    ``shop_order`` among others). As a predecessor the point is reached once it was passed
+    ``times`` times (by any actors).
     """
 
     name: str
@@ -36,7 +39,7 @@ class Point:
             return True
         if callable(self.where):
             return bool(self.where(context))
-        return all(key in context and context[key] == value for key, value in self.where.items())
+        return all(key in context and _same(context[key], value) for key, value in self.where.items())
 
     def __str__(self):
         times = f" ×{self.times}" if self.times > 1 else ""
@@ -58,6 +61,12 @@ class Point:
     @classmethod
     def from_json(cls, data: dict) -> Point:
         return cls(data["name"], data.get("where"), data.get("times", 1))
+
+
+def _same(found, wanted) -> bool:
+    if isinstance(found, (list, tuple)) and not isinstance(wanted, (list, tuple)):
+        return wanted in found
+    return found == wanted
 
 
 def point(spec) -> Point:

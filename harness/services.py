@@ -116,9 +116,7 @@ def start_postgres(*, database: str = "racelab", timeout: float = 60, bindir: st
     are off, so the data does not survive a crash: for tests only. Run as root, initdb and the
     server run as ``nobody``. On failure raise ServiceUnavailable; no process or temp dir is left.
     """
-    import psycopg2
-    from psycopg2 import sql
-
+    driver = _postgres_driver()
     # SIGINT is PostgreSQL's fast shutdown; SIGTERM (smart) would wait for every client to leave.
     began, service = time.monotonic(), Service("postgres", signal.SIGINT)
     try:
@@ -144,15 +142,15 @@ def start_postgres(*, database: str = "racelab", timeout: float = 60, bindir: st
                     "-c", "full_page_writes=off", "-c", "max_connections=300"]
 
         def ready(port):
-            with contextlib.suppress(psycopg2.OperationalError):
-                return psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
-                                        connect_timeout=2)
+            with contextlib.suppress(driver.OperationalError):
+                return driver.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
+                                      connect_timeout=2)
 
         conn = service._spawn(command, ready, began + timeout, **popen)
         try:
             conn.autocommit = True
             with conn.cursor() as cursor:
-                cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+                cursor.execute(driver.sql.SQL("CREATE DATABASE {}").format(driver.sql.Identifier(database)))
         finally:
             conn.close()
     except BaseException:
@@ -191,6 +189,17 @@ def start_redis(*, timeout: float = 30, binary: str | None = None) -> Service:
     service.url = f"redis://127.0.0.1:{service.port}/0"
     service.started_in = time.monotonic() - began
     return service
+
+
+def _postgres_driver():
+    """Return the PostgreSQL driver Django will use too: psycopg (3) if installed, else psycopg2."""
+    for name in ("psycopg", "psycopg2"):
+        with contextlib.suppress(ImportError):
+            driver = importlib.import_module(name)
+            importlib.import_module(f"{name}.sql")
+            return driver
+    raise ServiceUnavailable("Starting PostgreSQL needs a driver, which Django needs too: pip install 'psycopg[binary]' "
+                             "(or psycopg2-binary).")
 
 
 def ensure_services(*, postgres: bool = True, redis: bool = True) -> contextlib.ExitStack:

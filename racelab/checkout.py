@@ -17,7 +17,9 @@ class NotACheckout(RuntimeError):
 
 def is_checkout() -> bool:
     """Return whether this racelab runs from its source checkout (reference app and scenarios present)."""
-    return (ROOT / "label_studio" / "core" / "settings.py").is_file() and (ROOT / "scenarios" / "common.py").is_file()
+    pyproject = ROOT / "pyproject.toml"
+    return (pyproject.is_file() and 'name = "racelab"' in pyproject.read_text()
+            and (ROOT / "label_studio" / "core" / "settings.py").is_file() and (ROOT / "scenarios" / "common.py").is_file())
 
 
 def require(what: str) -> Path:

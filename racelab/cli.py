@@ -52,7 +52,11 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     # A cancelled CI job (SIGTERM) unwinds like Ctrl-C: every server and worker started is stopped.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except NotACheckout as exc:
+        print(f"racelab {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 def _exit_on_sigterm(signum, frame):

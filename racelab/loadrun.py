@@ -6,6 +6,7 @@ gevent. Its exit code is ignored (it exits 1 on any recorded anomaly); the repor
 verdict decides. Traffic goes to loopback only unless the caller allows otherwise.
 """
 import contextlib
+import importlib.util
 import ipaddress
 import json
 import os
@@ -86,6 +87,8 @@ def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", h
     ``fixes``); those two apply to a served app only. ``races_json`` adds a
     ``racelab races`` result to the same gated report.
     """
+    if importlib.util.find_spec("locust") is None:
+        raise LoadError("the load suite needs Locust, from the 'load' extra: pip install 'racelab[load]'.")
     from racelab.reports.report import write_report
     from racelab.reports.summary import headline
 

@@ -7,7 +7,10 @@ run has no load figures) is *skipped*, not passed and not failed. Nothing here
 reads result files or renders anything.
 """
 import math
-import tomllib
+try:
+    import tomllib
+except ImportError:  # Python 3.10: the same parser, from PyPI
+    import tomli as tomllib
 from dataclasses import dataclass
 from pathlib import Path
 

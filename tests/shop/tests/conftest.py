@@ -23,7 +23,8 @@ def workers(request):
 
 
 @pytest.fixture
-def product(workers):
+def product(transactional_db):
+    """A product on sale, committed."""
     from shop.models import Product
 
     return Product.objects.create(name="tea")
