@@ -11,7 +11,7 @@ COMPAT       := .venv-compat
 COMPAT_PINS  := "Django==5.2.*" "django-rq==3.1" "rq==2.6.*" "redis==5.2.*" "psycopg[binary]==3.2.*"
 COMPAT_STAMP := $(COMPAT)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()+b'$(COMPAT_PINS)').hexdigest()[:12])")
 
-.PHONY: run serve test test-postgres test-sqlite test-shop test-compat load install clean
+.PHONY: run serve test test-postgres test-sqlite test-shop test-compat test-explore load install clean
 
 install: $(STAMP)
 
@@ -37,13 +37,17 @@ load: $(STAMP)
 ## make test: the whole suite on PostgreSQL, then on SQLite, two processes each; then the second app
 ## (tests/shop: its own settings, no race points) on both, with today's dependencies and with upstream
 ## Label Studio 1.23.2's (django-rq 3.1, rq 2.6, redis 5.2, psycopg 3).
-test: test-postgres test-sqlite test-shop test-compat
+test: test-postgres test-sqlite test-shop test-compat test-explore
 
 test-postgres: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --race-db postgres $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --race-db postgres --race-budget 30 $(PYTEST_ARGS)
 
 test-sqlite: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --race-db sqlite $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --race-db sqlite --race-budget 30 $(PYTEST_ARGS)
+
+## make test-explore: each race found from its actors alone (and nothing with its fix on), 3 seeds, both databases.
+test-explore: $(STAMP)
+	$(BIN)/racelab explore --db both --seeds 3 --budget 40
 
 test-shop: $(STAMP)
 	cd tests/shop && ../../$(BIN)/python -m pytest -n 2 --race-db postgres

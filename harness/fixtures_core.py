@@ -14,15 +14,16 @@ import pytest
 
 from racelab.harness import points
 from racelab.harness.checker import Checker, all_completed
+from racelab.harness.explorer import Explorer
 from racelab.harness.history import History
 from racelab.harness.remote import RemoteSyncPoints
 from racelab.harness.runner import run_concurrently
 from racelab.harness.rules import format_trace
-from racelab.harness.scheduler import Scheduler
+from racelab.harness.scheduler import Schedule, Scheduler
 from racelab.harness.syncpoints import SyncPoints
 
 __all__ = ["sync_points", "remote_sync_points", "race_history", "race_checker", "race_scheduler",
-           "concurrently", "race_redis_url", "_race_seed", "_racelab_points", "_racelab_actor_teardown"]
+           "concurrently", "race_explorer", "race_redis_url", "_race_seed", "_racelab_points", "_racelab_actor_teardown"]
 
 REDIS_ENVS = ("RACELAB_REDIS_URL", "REDIS_URL")  # a Redis the user configured, in order of preference
 
@@ -180,6 +181,31 @@ def race_scheduler(request, _race_seed, _racelab_actor_teardown, _racelab_points
                           teardown=_racelab_actor_teardown, nodeid=request.node.nodeid)
     add_section(request, "scheduler", scheduler.describe)
     return scheduler
+
+
+@pytest.fixture
+def race_explorer(request, _race_seed, _racelab_actor_teardown, _racelab_points, sync_points):
+    """Give an :class:`~racelab.harness.explorer.Explorer`: it finds a race from the actors alone.
+
+    ``race_explorer.explore(run_once, faults=("kill",), workers=1)`` calls ``run_once(scheduler)``
+    once per run, each under a scheduler seeded ``--race-seed × 10000 + i`` with the strategy of the race
+    marker or ``--race-strategy`` (default ``pos``), for at most ``--race-budget`` runs, until
+    ``run_once`` returns an anomaly; it then shrinks the failing schedule, replays it, and returns
+    the figures and the finding (whose replay command takes ``--race-schedule``). Each run costs
+    what the actors cost, plus a thread hand-off per race point. With ``--race-schedule`` it
+    replays that one schedule instead. ``sync_points`` comes with it, as the scheduler's next
+    controller (callbacks such as history records still fire); give it no ordering.
+    """
+    marker = request.node.get_closest_marker("race")
+    strategy = (marker.kwargs.get("strategy") if marker else None) or request.config.getoption("race_strategy")
+    text = request.config.getoption("race_schedule")
+    try:
+        schedule = Schedule.decode(text) if text else None
+    except ValueError as exc:
+        raise pytest.UsageError(f"--race-schedule {text!r}: {exc}") from None
+    return Explorer(_race_seed, strategy, budget=request.config.getoption("race_budget"),
+                    timeout=request.config.getoption("race_timeout"), nodeid=request.node.nodeid,
+                    teardown=_racelab_actor_teardown, schedule=schedule)
 
 
 @pytest.fixture

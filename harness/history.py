@@ -68,11 +68,21 @@ class History:
             if completion is None:
                 self._open[invoke.process] = invoke
 
+    def clear(self) -> None:
+        """Forget every operation and start the clock again, as a new history would (one per explored run)."""
+        with self._lock:
+            self.ops, self._open, self._start = [], {}, time.monotonic()
+
     def _append(self, type_, process, f, value, error=None) -> Op:
         with self._lock:
             op = Op(len(self.ops), type_, str(process), f, value, time.monotonic() - self._start, error)
             self.ops.append(op)
             return op
+
+    def in_flight(self, process) -> Op | None:
+        """Return the process's invoked operation that has not completed yet, or None."""
+        with self._lock:
+            return self._open.get(str(process))
 
     def invoke(self, process, f: str, value=None) -> Op:
         """Record that ``process`` starts ``f`` with ``value``; raise if it has one in flight already."""

@@ -173,3 +173,18 @@ def drop_db_connection(context: dict) -> None:
     raw = connections[context.get("alias") or DEFAULT_DB_ALIAS].connection
     if raw is not None:
         raw.close()
+
+
+def die_like_a_process() -> None:
+    """Close every DB connection of this thread, as the database does when the process holding them dies.
+
+    The server rolls back what they had not committed and frees their locks (SQLite's write lock
+    too); Django's wrappers then open new connections when the thread works again. Called before
+    a thread-mode worker is killed at a point, where a real process would simply be gone.
+    """
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is not None:
+            connection.connection.close()  # behind Django's back first: nothing gets committed on the way out
+        connection.close()

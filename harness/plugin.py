@@ -13,7 +13,7 @@ import pytest
 
 from racelab.harness.fixtures_core import (  # noqa: F401 - imported to register the fixtures
     REPORTS, SECTIONS, SEED, _race_seed, _racelab_actor_teardown, _racelab_points, concurrently, race_checker,
-    race_history, race_redis_url, race_scheduler, remote_sync_points, sync_points)
+    race_explorer, race_history, race_redis_url, race_scheduler, remote_sync_points, sync_points)
 from racelab.harness.scheduler import STRATEGIES
 
 # --- Django ----------------------------------------------------------------------------------------
@@ -33,8 +33,14 @@ def pytest_addoption(parser):
                     help="Run each race test with K seeds N, N+1, ..., N+K-1 (default: the race marker's runs, else 1).")
     group.addoption("--race-timeout", type=float, default=30.0, metavar="SECONDS",
                     help="Fail a sync-point wait or a concurrent run after SECONDS instead of hanging (default: 30).")
-    group.addoption("--race-strategy", choices=STRATEGIES, default="pct",
-                    help="Pick the scheduler's strategy, random or pct, unless the race marker names one (default: pct).")
+    group.addoption("--race-strategy", choices=STRATEGIES, default="pos",
+                    help="Pick the scheduler's strategy unless the race marker names one: pos (conflict-aware partial "
+                         "order sampling), pct, random (a uniform choice at every point) or free (no scheduling: "
+                         "random sleeps, the naive baseline) (default: pos).")
+    group.addoption("--race-budget", type=int, default=200, metavar="N",
+                    help="Let race_explorer try at most N runs before it gives up finding an anomaly (default: 200).")
+    group.addoption("--race-schedule", default=None, metavar="SCHEDULE",
+                    help="Replay one schedule a finding printed (with its --race-seed), instead of exploring.")
     group.addoption("--race-depth", type=int, default=2, metavar="D",
                     help="Aim PCT at bugs of depth D, the number of orderings that must all hold (default: 2).")
     group.addoption("--race-redis", default=None, metavar="URL",
@@ -47,7 +53,7 @@ def pytest_configure(config):
         "markers",
         "race(runs=None, strategy=None): run this test under the race scheduler with several seeds. "
         "runs: try at least this many seeds (--race-runs may raise it; --race-seed alone replays one). "
-        "strategy: 'random' or 'pct', overriding --race-strategy for this test.")
+        "strategy: 'pos', 'pct', 'random' or 'free', overriding --race-strategy for this test.")
     seed = getattr(config, "workerinput", {}).get("racelab_seed")  # pytest-xdist: the controller's seed
     if seed is None:
         seed = config.getoption("race_seed")

@@ -12,7 +12,7 @@ import sys
 
 from racelab.checkout import NotACheckout
 
-COMMANDS = ("serve", "races", "load", "bench", "run")
+COMMANDS = ("serve", "races", "explore", "load", "bench", "run")
 #: Third-party modules of an optional extra, and the extra that brings them.
 EXTRAS = {"locust": "load", "psutil": "load", "requests": "load", "gevent": "load"}
 

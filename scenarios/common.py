@@ -27,19 +27,17 @@ from pathlib import Path
 import pytest
 
 from racelab.harness.checker import Anomaly, Checker
+from racelab.harness.scheduler import WorkerKilled  # noqa: F401 - the scenarios' worker death, as the explorer's
 
 MODES = ("fixed", "buggy")
 RACES = tuple(f"R{n}" for n in range(1, 12))
 RESULTS_ENV = "RACELAB_RACES_RESULTS"
+EXPLORE_RESULTS_ENV = "RACELAB_EXPLORE_RESULTS"
 ROOT = Path(__file__).resolve().parent.parent
 
 RUN_IMPORT = "label_studio.data_import.services.run_import"
 PROCESS_PDF_PAGES = "label_studio.data_import.services.process_pdf_pages"
 RECONCILE_IMPORT = "label_studio.data_import.services.reconcile_import"
-
-
-class WorkerKilled(BaseException):
-    """A worker's death mid-job: a BaseException, so no ``except Exception`` clean-up of the job runs."""
 
 
 # --- outcomes -----------------------------------------------------------------------------------
@@ -68,10 +66,14 @@ class Outcome:
 
 def record(outcome: Outcome) -> None:
     """Append ``outcome`` as one JSON line to ``$RACELAB_RACES_RESULTS`` (nothing when unset)."""
-    path = os.environ.get(RESULTS_ENV)
+    _append(RESULTS_ENV, outcome.to_json())
+
+
+def _append(env, row):
+    path = os.environ.get(env)
     if not path:
         return
-    line = json.dumps(outcome.to_json()) + "\n"
+    line = json.dumps(row) + "\n"
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)  # one write: lines never interleave
     try:
         os.write(fd, line.encode())
@@ -113,6 +115,38 @@ class Scenario:
         record(Outcome(self.race, self.mode, self.seed, [], None, skipped=reason))
         pytest.skip(reason)
 
+    def explore(self, explorer, run, *invariants, faults=(), workers=None):
+        """Find this race from its actors alone: explore ``run(scheduler) -> state``, holding ``invariants`` each run.
+
+        ``run`` sets up fresh rows and runs the actors with ``scheduler.run(...)``; no ordering,
+        no delay. Each run starts with an empty history and empty queues. Buggy mode must find an
+        anomaly within the budget, fixed mode none in the whole budget. The figures go to
+        ``$RACELAB_EXPLORE_RESULTS`` (one JSON line), for ``racelab explore``.
+        """
+        __tracebackhide__ = True
+        from django.db import connection
+
+        checker = Checker({fn.__name__: fn for fn in invariants}, history=self.history)
+
+        def run_once(scheduler):
+            self.history.clear()
+            empty_queues()
+            return list(checker.check(state=run(scheduler)).anomalies)
+
+        result = explorer.explore(run_once, faults=faults, workers=workers, stop=self.buggy)
+        _append(EXPLORE_RESULTS_ENV, {"race": self.race, "mode": self.mode, "db": connection.vendor,
+                                      "faults": list(faults), **result.to_json()})
+        if result.finding:
+            print(result.finding.report())  # shown with -rP, and under the failure when fixed mode finds one
+        flags = f"fix(es) {', '.join(self.flags_off)} off" if self.flags_off else "every fix on"
+        if self.buggy:
+            assert result.found_at, (f"{self.race} was not found from its actors with {flags}: {result.runs} runs "
+                                     f"under {result.strategy} (seed {result.seed}) held every invariant.")
+        else:
+            assert not result.found_at, (f"{self.race} showed an anomaly with {flags}, in run {result.found_at} of "
+                                         f"{result.runs}:\n{result.finding.report()}")
+        return result
+
     def check(self, state, *invariants) -> Outcome:
         """Hold ``invariants`` over the history and ``state``; assert the mode's expectation; record it."""
         __tracebackhide__ = True
@@ -131,6 +165,24 @@ class Scenario:
 
 
 # --- fixtures and helpers --------------------------------------------------------------------------
+
+
+def empty_queues():
+    """Empty the app's RQ queues and their registries, when it has Redis: each explored run starts clean."""
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        return
+    import django_rq
+    from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry
+
+    for name in settings.RQ_QUEUES:
+        queue = django_rq.get_queue(name)
+        queue.empty()
+        for registry in (ScheduledJobRegistry(queue=queue), FailedJobRegistry(queue=queue),
+                         FinishedJobRegistry(queue=queue)):
+            for job_id in registry.get_job_ids():
+                registry.remove(job_id, delete_job=True)
 
 
 def json_upload(name, count, rng=None):
@@ -199,10 +251,13 @@ def module_of(race):
 
 
 def pytest_command(races=RACES, modes=MODES, seeds=1, seed=None, db="sqlite", workers=2,
-                   scheduler=True, extra=()):
-    """Return the pytest argv that runs ``races`` in ``modes`` for ``seeds`` seeds (from ``seed``)."""
+                   scheduler=True, extra=(), explored=False):
+    """Return the pytest argv that runs ``races`` in ``modes`` for ``seeds`` seeds (from ``seed``).
+
+    ``explored`` picks the exploring variants (``test_rN_explored``) instead of the forced ones.
+    """
     selected = " or ".join(module_of(race) for race in races)
-    keyword = f"({selected})"
+    keyword = f"({selected}) and {'' if explored else 'not '}explored"
     if set(modes) != set(MODES):
         keyword += " and " + " and ".join(f"not {m}" for m in MODES if m not in modes)
     if not scheduler:
@@ -255,6 +310,8 @@ def record_jobs(sync_points, history, job, label="job"):
         return f"{label}#{args[0] if args else '?'}@{threading.current_thread().name}"
 
     def started(context):
+        if history.in_flight(process(context)):  # its worker died mid-job: this run is a retry
+            history.info(process(context), error="the worker died before the job ended")
         history.invoke(process(context), f, list(context.get("args") or ()))
 
     def ended(context):

@@ -19,6 +19,7 @@ from racelab import race_point
 from label_studio.data_import import services
 from scenarios.common import MODES, json_upload
 from scenarios.invariants import sync_upload_has_all_its_tasks
+from tests.factories import ProjectFactory
 
 RACE = "R1"
 
@@ -58,3 +59,13 @@ def test_r1_scheduler_explores_fixed(mode, scenario, project, user, race_schedul
     """With every fix on, the seeded PCT scheduler interleaves writer and reader at every race point: no anomaly."""
     race_scheduler.run(actors(scenario, project, user, scenario.rng.randint(3, 12)))
     scenario.check(None, sync_upload_has_all_its_tasks)
+
+
+@pytest.mark.race
+@pytest.mark.parametrize("mode", MODES)
+def test_r1_explored(mode, scenario, user, race_explorer):
+    """From the actors alone, no ordering: the explorer finds the half-imported upload with R1 off, nothing with it on."""
+    def run(scheduler):
+        scheduler.run(actors(scenario, ProjectFactory(created_by=user), user, scenario.rng.randint(3, 12)))
+
+    scenario.explore(race_explorer, run, sync_upload_has_all_its_tasks)

@@ -19,6 +19,7 @@ import pytest
 from label_studio.data_import import services
 from scenarios.common import MODES, RUN_IMPORT, import_state, json_upload, trace_state
 from scenarios.invariants import job_never_precedes_its_commit
+from tests.factories import ProjectFactory
 
 RACE = "R2"
 
@@ -46,3 +47,22 @@ def test_r2_enqueue_before_commit(mode, scenario, project, user, sync_points, rq
     scenario.check({"trace": trace_state(sync_points)}, job_never_precedes_its_commit)
     if not scenario.buggy:
         assert import_state(scenario.history.ops[-1].value["import"])["status"] == "completed"
+
+
+@pytest.mark.race
+@pytest.mark.parametrize("mode", MODES)
+def test_r2_explored(mode, scenario, user, rq_worker_threads, race_explorer):
+    """From the actors alone: the explorer finds the job that starts before its commit with R2 off, nothing with it on."""
+    rq_worker_threads(1)
+
+    def run(scheduler):
+        project, count = ProjectFactory(created_by=user), scenario.rng.randint(2, 8)
+
+        def request():
+            with scenario.history.op("request#1", "async import", {"tasks": count}) as op:
+                upload = json_upload("a.json", count, scenario.rng)
+                op.ok({"import": services.start_async_import(project, user, [upload]).id})
+        scheduler.run({"request#1": request})
+        return {"trace": scheduler.trace}
+
+    scenario.explore(race_explorer, run, job_never_precedes_its_commit, workers=1)

@@ -21,6 +21,7 @@ from label_studio.data_import.models import FileUpload
 from label_studio.data_import.services import Upload
 from scenarios.common import MODES, PROCESS_PDF_PAGES, RUN_IMPORT, pdf_bytes, record_jobs, uploads_state
 from scenarios.invariants import pdf_fan_in_is_exact
+from tests.factories import ProjectFactory
 
 RACE = "R3"
 
@@ -48,3 +49,18 @@ def test_r3_pdf_pages_race_parent(mode, scenario, project, user, sync_points, rq
     eventually(lambda: sync_points.passed(("job.end", {"job": PROCESS_PDF_PAGES})) == 2, 30, "both page jobs to end")
 
     scenario.check({"uploads": uploads_state(project)}, pdf_fan_in_is_exact)
+
+
+@pytest.mark.race
+@pytest.mark.parametrize("mode", MODES)
+def test_r3_explored(mode, scenario, user, sync_points, rq_worker_threads, race_explorer):
+    """From the actors alone: two workers, one 2-page PDF; the explorer finds the lost update on the parent with R3 off."""
+    record_jobs(sync_points, scenario.history, PROCESS_PDF_PAGES, "page-job")
+    rq_worker_threads(2)
+
+    def run(scheduler):
+        project = ProjectFactory(created_by=user)
+        scheduler.run({"request#1": lambda: services.start_async_import(project, user, [Upload("doc.pdf", pdf_bytes(2))])})
+        return {"uploads": uploads_state(project)}
+
+    scenario.explore(race_explorer, run, pdf_fan_in_is_exact, workers=2)

@@ -21,6 +21,7 @@ from rq.registry import ScheduledJobRegistry
 from label_studio.data_import import services
 from scenarios.common import MODES, json_upload
 from scenarios.invariants import no_job_for_a_rolled_back_transaction
+from tests.factories import ProjectFactory
 
 RACE = "R4"
 
@@ -51,3 +52,19 @@ def test_r4_dispatch_without_commit_hook(mode, scenario, project, user, sync_poi
         services.start_async_import(project, user, [json_upload("a.json", scenario.rng.randint(1, 5), scenario.rng)])
 
     scenario.check({"sent_jobs": sent_jobs()}, no_job_for_a_rolled_back_transaction)
+
+
+@pytest.mark.race
+@pytest.mark.parametrize("mode", MODES)
+def test_r4_explored(mode, scenario, user, use_redis, race_explorer):
+    """From the actor and a dropped connection as an explored fault: a delayed job sent for a rolled-back import."""
+    def run(scheduler):
+        project = ProjectFactory(created_by=user)
+
+        def request():
+            with scenario.history.op("request#1", "async import", reraise=False):
+                services.start_async_import(project, user, [json_upload("a.json", 3, scenario.rng)])
+        scheduler.run({"request#1": request})
+        return {"sent_jobs": sent_jobs()}
+
+    scenario.explore(race_explorer, run, no_job_for_a_rolled_back_transaction, faults=("drop",))

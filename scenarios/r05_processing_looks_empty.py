@@ -15,6 +15,7 @@ import pytest
 from label_studio.data_import import services
 from scenarios.common import MODES, RUN_IMPORT, json_upload, list_uploads, record_jobs, uploads_state
 from scenarios.invariants import status_tells_processing_from_empty
+from tests.factories import ProjectFactory
 
 RACE = "R5"
 
@@ -39,3 +40,18 @@ def test_r5_processing_looks_empty(mode, scenario, project, user, sync_points, r
     sync_points.wait(("job.end", {"job": RUN_IMPORT}))
 
     scenario.check({"uploads": uploads_state(project)}, status_tells_processing_from_empty)
+
+
+@pytest.mark.race
+@pytest.mark.parametrize("mode", MODES)
+def test_r5_explored(mode, scenario, user, rq_worker_threads, race_explorer):
+    """From the actors alone: a reader during the import sees 'completed, 0 tasks' with R5 off."""
+    rq_worker_threads(1)
+
+    def run(scheduler):
+        project = ProjectFactory(created_by=user)
+        scheduler.run({"request#1": start_import(scenario, project, user, scenario.rng.randint(2, 9)),
+                       "reader#1": lambda: list_uploads(scenario.history, "reader#1", project)})
+        return {"uploads": uploads_state(project)}
+
+    scenario.explore(race_explorer, run, status_tells_processing_from_empty, workers=1)

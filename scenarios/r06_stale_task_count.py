@@ -17,6 +17,7 @@ import pytest
 from scenarios.common import MODES, RUN_IMPORT, list_uploads, record_jobs, uploads_state
 from scenarios.invariants import listed_count_is_committed_count
 from scenarios.r05_processing_looks_empty import start_import
+from tests.factories import ProjectFactory
 
 RACE = "R6"
 
@@ -36,3 +37,20 @@ def test_r6_stale_task_count(mode, scenario, project, user, sync_points, rq_work
     list_uploads(scenario.history, "reader#2", project)
 
     scenario.check({"uploads": uploads_state(project)}, listed_count_is_committed_count)
+
+
+@pytest.mark.race
+@pytest.mark.parametrize("mode", MODES)
+def test_r6_explored(mode, scenario, user, sync_points, rq_worker_threads, race_explorer):
+    """From the actors alone: a read during the import caches a count that a read after it returns, with R6 off."""
+    record_jobs(sync_points, scenario.history, RUN_IMPORT, "import-job")
+    rq_worker_threads(1)
+
+    def run(scheduler):
+        project = ProjectFactory(created_by=user)
+        scheduler.run({"request#1": start_import(scenario, project, user, scenario.rng.randint(2, 9)),
+                       "reader#1": lambda: list_uploads(scenario.history, "reader#1", project)})
+        list_uploads(scenario.history, "reader#2", project)
+        return {"uploads": uploads_state(project)}
+
+    scenario.explore(race_explorer, run, listed_count_is_committed_count, workers=1)

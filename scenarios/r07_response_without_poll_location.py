@@ -19,6 +19,7 @@ import pytest
 from racelab import race_point
 from scenarios.common import MODES, RUN_IMPORT
 from scenarios.invariants import client_reaches_completed
+from tests.factories import ProjectFactory
 
 RACE = "R7"
 
@@ -53,3 +54,16 @@ def test_r7_response_without_poll_location(mode, scenario, project, api, sync_po
 
     scenario.check(None, client_reaches_completed)
 
+
+
+@pytest.mark.race
+@pytest.mark.parametrize("mode", MODES)
+def test_r7_explored(mode, scenario, user, api, rq_worker_threads, race_explorer, eventually):
+    """From the actors alone: a client that follows only the response, and a worker; R7 off leaves it lost."""
+    rq_worker_threads(1)
+
+    def run(scheduler):
+        project = ProjectFactory(created_by=user)
+        scheduler.run({"client#1": lambda: follow(api, scenario.history, project, 3, scenario.rng, eventually)})
+
+    scenario.explore(race_explorer, run, client_reaches_completed, workers=1)

@@ -20,6 +20,7 @@ import pytest
 from label_studio.data_import import services
 from scenarios.common import MODES, RUN_IMPORT, json_upload, record_jobs, recover, recovery_state
 from scenarios.invariants import completed_imports_have_all_tasks, no_import_stuck_after_recovery
+from tests.factories import ProjectFactory
 
 RACE = "R8"
 
@@ -44,3 +45,28 @@ def test_r8_job_lost_at_enqueue(mode, scenario, project, user, settings, sync_po
 
     state = recovery_state(project, project_import, count)
     scenario.check(state, no_import_stuck_after_recovery, completed_imports_have_all_tasks)
+
+
+@pytest.mark.race
+@pytest.mark.parametrize("mode", MODES)
+def test_r8_explored(mode, scenario, user, sync_points, rq_worker_threads, race_explorer, eventually):
+    """From the actor and a failed enqueue as an explored fault: an import stuck for good with R8 off."""
+    if scenario.buggy:
+        scenario.turn_off("R10")
+    record_jobs(sync_points, scenario.history, RUN_IMPORT, "import-job")
+    rq_worker_threads(1)
+
+    def run(scheduler):
+        project, count = ProjectFactory(created_by=user), scenario.rng.randint(2, 9)
+        imported = []
+
+        def request():
+            with scenario.history.op("request#1", "async import", {"tasks": count}) as op:
+                imported.append(services.start_async_import(project, user, [json_upload("a.json", count, scenario.rng)]))
+                op.ok({"import": imported[0].id})
+        scheduler.run({"request#1": request})
+        recover(scenario.history, eventually)
+        return recovery_state(project, imported[0], count)
+
+    scenario.explore(race_explorer, run, no_import_stuck_after_recovery, completed_imports_have_all_tasks,
+                     faults=("enqueue",), workers=1)

@@ -17,6 +17,7 @@ import pytest
 from label_studio.data_import import services
 from scenarios.common import MODES, RUN_IMPORT, json_upload, record_jobs, uploads_state
 from scenarios.invariants import completed_imports_have_all_tasks
+from tests.factories import ProjectFactory
 
 RACE = "R9"
 
@@ -38,3 +39,22 @@ def test_r9_job_runs_twice(mode, scenario, project, user, sync_points, rq_worker
 
     state = {"uploads": uploads_state(project), "expected_tasks": {fu: count for fu in project_import.file_upload_ids}}
     scenario.check(state, completed_imports_have_all_tasks)
+
+
+@pytest.mark.race
+@pytest.mark.parametrize("mode", MODES)
+def test_r9_explored(mode, scenario, user, sync_points, rq_worker_threads, race_explorer):
+    """From the actors alone: an import and a retry of its job, two workers; duplicate tasks with R9 off."""
+    record_jobs(sync_points, scenario.history, RUN_IMPORT, "import-job")
+    rq_worker_threads(2)
+
+    def run(scheduler):
+        project, count, imported = ProjectFactory(created_by=user), scenario.rng.randint(2, 9), []
+
+        def request_and_retry():
+            imported.append(services.start_async_import(project, user, [json_upload("a.json", count, scenario.rng)]))
+            services.start_job_async_or_sync(services.run_import, imported[0].id, queue_name="high")
+        scheduler.run({"request#1": request_and_retry})
+        return {"uploads": uploads_state(project), "expected_tasks": {fu: count for fu in imported[0].file_upload_ids}}
+
+    scenario.explore(race_explorer, run, completed_imports_have_all_tasks, workers=2)

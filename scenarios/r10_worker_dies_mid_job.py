@@ -23,6 +23,7 @@ from label_studio.data_import import services
 from scenarios.common import (MODES, RUN_IMPORT, WorkerKilled, json_upload, list_uploads, record_jobs, recover,
                               recovery_state)
 from scenarios.invariants import completed_imports_have_all_tasks, no_import_stuck_after_recovery, no_partial_tasks_visible
+from tests.factories import ProjectFactory
 
 RACE = "R10"
 
@@ -58,3 +59,26 @@ def test_r10_worker_dies_mid_job(mode, scenario, project, user, sync_points, rq_
 
     state = recovery_state(project, project_import, count)
     scenario.check(state, no_partial_tasks_visible, no_import_stuck_after_recovery, completed_imports_have_all_tasks)
+
+
+@pytest.mark.race
+@pytest.mark.parametrize("mode", MODES)
+def test_r10_explored(mode, scenario, user, sync_points, rq_worker_threads, race_explorer, eventually):
+    """From the actors and a worker killed at an explored point: partial tasks, and a stuck upload, with R10 off."""
+    record_jobs(sync_points, scenario.history, RUN_IMPORT, "import-job")
+    rq_worker_threads(1)
+
+    def run(scheduler):
+        project, count, imported = ProjectFactory(created_by=user), services.BATCH_SIZE + scenario.rng.randint(1, 40), []
+
+        def request():
+            with scenario.history.op("request#1", "async import", {"tasks": count}) as op:
+                imported.append(services.start_async_import(project, user, [json_upload("big.json", count, scenario.rng)]))
+                op.ok({"import": imported[0].id})
+        scheduler.run({"request#1": request})
+        list_uploads(scenario.history, "reader#1", project)
+        recover(scenario.history, eventually)
+        return recovery_state(project, imported[0], count)
+
+    scenario.explore(race_explorer, run, no_partial_tasks_visible, no_import_stuck_after_recovery,
+                     completed_imports_have_all_tasks, faults=("kill",), workers=1)

@@ -23,6 +23,7 @@ from label_studio.data_import import services
 from label_studio.tasks.models import Task
 from scenarios.common import MODES, json_upload
 from scenarios.invariants import inner_ids_unique
+from tests.factories import ProjectFactory
 
 RACE = "R11"
 SQLITE_MASKS = ("R11 cannot race on SQLite: every inner-id allocation runs in a BEGIN IMMEDIATE transaction "
@@ -61,3 +62,20 @@ def test_r11_scheduler_explores_fixed(mode, scenario, project, user, race_schedu
                         for n in (1, 2)})
     inner_ids = list(Task.objects.filter(project=project).values_list("inner_id", flat=True))
     scenario.check({"project": project.id, "inner_ids": inner_ids}, inner_ids_unique)
+
+
+@pytest.mark.race
+@pytest.mark.parametrize("mode", MODES)
+def test_r11_explored(mode, scenario, user, race_explorer):
+    """From the actors alone: two imports into one project; duplicate inner ids with R11 off (PostgreSQL)."""
+    if scenario.buggy and connection.vendor == "sqlite":
+        scenario.skip(SQLITE_MASKS)
+
+    def run(scheduler):
+        project = ProjectFactory(created_by=user)
+        scheduler.run({f"import#{n}": importer(scenario, project, user, f"import#{n}", scenario.rng.randint(2, 9))
+                       for n in (1, 2)})
+        return {"project": project.id, "inner_ids": list(Task.objects.filter(project=project)
+                                                         .values_list("inner_id", flat=True))}
+
+    scenario.explore(race_explorer, run, inner_ids_unique)

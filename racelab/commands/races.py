@@ -130,6 +130,28 @@ def _expected_runs(races, modes, seeds, scheduler):
     return total
 
 
+def follow(argv, env, results, log, describe, expected):
+    """Run pytest ``argv`` with its output in ``log``, printing ``describe(rows)`` as each result row lands.
+
+    ``results`` is the JSON Lines file the scenarios append to; return pytest's exit code.
+    """
+    with open(log, "w") as out:
+        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        seen = 0
+        while True:
+            try:
+                process.wait(timeout=0.25)
+                finished = True
+            except subprocess.TimeoutExpired:
+                finished = False
+            rows = load_results(results)
+            if len(rows) != seen:
+                seen = len(rows)
+                print(f"  [{seen:>4}/{expected}] {describe(rows)}", flush=True)
+            if finished:
+                return process.returncode
+
+
 def run(args):
     try:
         races = parse_races(args.only)
@@ -152,36 +174,18 @@ def run(args):
     print(f"racelab races: {', '.join(races)} × {'/'.join(modes)} × {args.seeds} seed(s) on {args.db} "
           f"({expected} runs, {args.workers or 1} worker(s))", flush=True)
     print(f"  pytest: {' '.join(argv[1:])}", flush=True)
-    with open(log, "w") as out:
-        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        seen = 0
-        while True:
-            try:
-                process.wait(timeout=0.25)
-                finished = True
-            except subprocess.TimeoutExpired:
-                finished = False
-            rows = load_results(results)
-            if len(rows) != seen:
-                seen = len(rows)
-                found = sum(1 for row in rows if row["anomalies"])
-                by = {}
-                for row in rows:
-                    by[f"{row['race']} {row['mode']}"] = by.get(f"{row['race']} {row['mode']}", 0) + 1
-                last = rows[-1]
-                print(f"  [{seen:>4}/{expected}] {last['race']:<3} {last['mode']:<5} seed {last['seed']}: "
-                      f"{'skipped' if last.get('skipped') else ('anomaly' if last['anomalies'] else 'clean')}"
-                      f"   (runs with an anomaly so far: {found})", flush=True)
-            if finished:
-                break
+    returncode = follow(argv, env, results, log, lambda rows: (
+        f"{rows[-1]['race']:<3} {rows[-1]['mode']:<5} seed {rows[-1]['seed']}: "
+        f"{'skipped' if rows[-1].get('skipped') else ('anomaly' if rows[-1]['anomalies'] else 'clean')}"
+        f"   (runs with an anomaly so far: {sum(1 for row in rows if row['anomalies'])})"), expected)
     summary = summarise(load_results(results), races, modes)
     print()
     print(format_table(summary))
     write_json(summary, args.output)
     print(f"\nWrote {args.output}; pytest log {log}")
     code = exit_code(summary)
-    if process.returncode not in (0, 1):
-        print(f"racelab races: pytest exited {process.returncode}; its log ends:\n"
+    if returncode not in (0, 1):
+        print(f"racelab races: pytest exited {returncode}; its log ends:\n"
               + "".join(log.read_text().splitlines(True)[-30:]), file=sys.stderr)
         return 2
     if code:

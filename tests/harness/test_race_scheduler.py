@@ -115,7 +115,7 @@ def test_replay_command_keeps_other_parameters():
 
 
 def test_unknown_strategy_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="use one of random, pct"):
+    with pytest.raises(ValueError, match="use one of pos, pct, random, free"):
         Scheduler(1, "dfs")
 
 
