@@ -88,21 +88,36 @@ class Explorer:
 
     def __init__(self, seed: int, strategy: str = "pos", *, budget: int = 200, timeout: float = 30.0,
                  nodeid: str | None = None, teardown=None, shrink: bool = True, confirm: int = 2,
-                 schedule: Schedule | None = None):
+                 schedule: Schedule | None = None, redis_url=None):
         if budget < 1:
             raise ValueError(f"An exploration needs a budget of at least 1 run, got {budget} (--race-budget).")
         self.seed, self.strategy, self.budget, self.timeout = seed, strategy, budget, timeout
         self.nodeid, self.teardown, self.shrink, self.confirm, self.schedule = nodeid, teardown, shrink, confirm, schedule
         self.faults, self.workers = (), None
+        self.bus, self._redis_url = None, redis_url  # redis_url: a callable, asked only for worker processes
         self._max_steps, self._fault_points = 0, None  # a fault-free run's count of points that can take a fault
         self._predicted = {}  # each actor's steps in the latest run: the pos strategy's expectations
+
+    def worker_env(self) -> dict:
+        """Return the environment that makes ``rq_worker_process`` workers take part: their jobs become actors.
+
+        ``rq_worker_process(2, env=race_explorer.worker_env())``; the first call opens the bus
+        (:class:`~racelab.harness.remote_scheduler.Bus`) in the run's Redis.
+        """
+        from racelab.harness.remote_scheduler import Bus
+
+        if self.bus is None:
+            if self._redis_url is None:
+                raise RuntimeError("This Explorer has no Redis for worker processes: give it redis_url=.")
+            self.bus = Bus(self._redis_url())
+        return self.bus.env
 
     def scheduler(self, seed: int, schedule: Schedule | None = None) -> Scheduler:
         """Return a Scheduler for one run, with the estimates learned from the runs before."""
         return Scheduler(seed, self.strategy, steps=self._max_steps or 20, timeout=self.timeout,
                          teardown=self.teardown, nodeid=self.nodeid, faults=self.faults,
                          fault_estimate=self._fault_points, schedule=schedule, workers=self.workers,
-                         predicted=self._predicted)
+                         predicted=self._predicted, bus=self.bus)
 
     def _run(self, run_once, seed, schedule=None):
         scheduler = self.scheduler(seed, schedule)

@@ -194,7 +194,9 @@ def race_explorer(request, _race_seed, _racelab_actor_teardown, _racelab_points,
     the figures and the finding (whose replay command takes ``--race-schedule``). Each run costs
     what the actors cost, plus a thread hand-off per race point. With ``--race-schedule`` it
     replays that one schedule instead. ``sync_points`` comes with it, as the scheduler's next
-    controller (callbacks such as history records still fire); give it no ordering.
+    controller (callbacks such as history records still fire); give it no ordering. For real
+    worker processes, start them with ``rq_worker_process(n, env=race_explorer.worker_env())``:
+    their jobs are then scheduled like threads, through Redis.
     """
     marker = request.node.get_closest_marker("race")
     strategy = (marker.kwargs.get("strategy") if marker else None) or request.config.getoption("race_strategy")
@@ -205,7 +207,8 @@ def race_explorer(request, _race_seed, _racelab_actor_teardown, _racelab_points,
         raise pytest.UsageError(f"--race-schedule {text!r}: {exc}") from None
     return Explorer(_race_seed, strategy, budget=request.config.getoption("race_budget"),
                     timeout=request.config.getoption("race_timeout"), nodeid=request.node.nodeid,
-                    teardown=_racelab_actor_teardown, schedule=schedule)
+                    teardown=_racelab_actor_teardown, schedule=schedule,
+                    redis_url=lambda: request.getfixturevalue("race_redis_url"))
 
 
 @pytest.fixture

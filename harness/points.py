@@ -35,9 +35,16 @@ def install_from_env():
 
     ``RACELAB_INJECT`` (e.g. ``commit=200ms,worker=300ms``) is applied in this process;
     ``RACELAB_CONTROL_URL`` and ``RACELAB_CONTROL_NAMESPACE`` make it obey the orderings a test
-    sets through Redis (:mod:`racelab.harness.remote`). With neither set, no controller is installed.
+    sets through Redis (:mod:`racelab.harness.remote`); ``RACELAB_SCHEDULER_URL`` and
+    ``RACELAB_SCHEDULER_NAMESPACE`` make its points wait for a test's scheduler
+    (:mod:`racelab.harness.remote_scheduler`). With none set, no controller is installed.
     """
-    from racelab.harness import remote
+    from racelab.harness import race, remote, remote_scheduler
 
     install()
-    return remote.install_from_env()
+    controller = remote.install_from_env()
+    guest = remote_scheduler.guest_from_env(controller)
+    if guest is not None:
+        race.install(guest)
+        return guest
+    return controller

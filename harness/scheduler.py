@@ -98,7 +98,7 @@ class Scheduler:
                  timeout: float = 30.0, blocked_after: float = 0.05, settle: float = 0.02, teardown=None,
                  nodeid: str | None = None, faults=(), fault_estimate: int | None = None, schedule: Schedule | None = None,
                  workers: int | None = None, adopt: bool = True, arrival_timeout: float = 2.0,
-                 predicted: dict | None = None):
+                 predicted: dict | None = None, bus=None):
         if strategy not in STRATEGIES:
             raise ValueError(f"Unknown scheduling strategy {strategy!r}: use one of {', '.join(STRATEGIES)} "
                              f"(--race-strategy or @pytest.mark.race(strategy=...)).")
@@ -109,6 +109,7 @@ class Scheduler:
         self.timeout, self.blocked_after, self.settle, self.teardown = timeout, blocked_after, settle, teardown
         self.nodeid, self.fault_kinds, self.fault_estimate = nodeid, tuple(faults), fault_estimate
         self.replaying, self.workers, self.adopt, self.arrival_timeout = schedule, workers, adopt, arrival_timeout
+        self.bus = bus  # a remote_scheduler.Bus: worker processes' jobs are actors too
         self.decisions: list[Decision] = []
         self.schedule = Schedule()
         #: Each actor's steps (what they touch) in the last run: what the next run's ``pos`` expects of it.
@@ -133,6 +134,7 @@ class Scheduler:
         self._closing, self._draining = not names, False
         self._step, self._choices, self._fault = 0, [], None
         self._exclude = {threading.get_ident()}
+        self._remote: dict[str, str] = {}  # a worker process's actor -> the token its parked point waits on
         self.accesses = {}
 
     @property
@@ -174,6 +176,8 @@ class Scheduler:
         if self.strategy_name != "free":
             loop.start()
             self._exclude.add(loop.ident)
+            if self.bus is not None:
+                self.bus.open(self._remote_park)
         try:
             result = run_concurrently({name: self._wrap(name, actors[name]) for name in names}, timeout,
                                       teardown=teardown or self.teardown)
@@ -188,6 +192,8 @@ class Scheduler:
                 self._cv.notify_all()
             if loop.is_alive():
                 loop.join()
+            if self.bus is not None and self.strategy_name != "free":
+                self.bus.close()
             if race.installed() is self:
                 race.install(self._next)
             self.schedule = Schedule(tuple(self._choices), self._fault,
@@ -266,20 +272,33 @@ class Scheduler:
         with self._cv:
             if self._closing:
                 return None
-            self._starting.discard(me)
-            self._blocked.discard(me)
-            if point == "rq.dequeue":
-                self._queued.pop(context.get("job_id"), None)
-                self._in_job.add(me)
-            if self._running == me:
-                self._running = None
-            self._parked[me] = (point, dict(context))
-            self._cv.notify_all()
+            self._arrive(me, point, context)
             self._cv.wait_for(lambda: self._closing or self._running == me)
             self._parked.pop(me, None)
-            fault = self._grant.pop(me, None)
-            self._left(me, point, context, fault)
-            return fault
+            return self._grant.pop(me, None)
+
+    def _remote_park(self, actor, point, context, token):
+        """Take a worker process's parked point as an actor's (called by the bus's thread)."""
+        with self._cv:
+            if self._closing:
+                self.bus.release(token, None)
+                return
+            if actor not in self._order:
+                self._order.append(actor)
+            self._remote[actor] = token
+            self._arrive(actor, point, context)
+
+    def _arrive(self, me, point, context):
+        """Record that ``me`` waits at ``point`` (called under the lock)."""
+        self._starting.discard(me)
+        self._blocked.discard(me)
+        if point == "rq.dequeue":
+            self._queued.pop(context.get("job_id"), None)
+            self._in_job.add(me)
+        if self._running == me:
+            self._running = None
+        self._parked[me] = (point, dict(context))
+        self._cv.notify_all()
 
     def _free(self, me, point, context):
         with self._cv:
@@ -374,6 +393,10 @@ class Scheduler:
         switch = self._current in ready and chosen != self._current
         self.decisions.append(Decision(self._runs, self._step, "fault" if fault else "run", chosen, point,
                                        tuple(ready), context, fault, switch))
-        self._grant[chosen] = fault
         self._left_from, self._current, self._running = point, chosen, chosen
-        self._cv.notify_all()
+        if chosen in self._remote:
+            self._parked.pop(chosen, None)
+            self.bus.release(self._remote.pop(chosen), fault)
+        else:
+            self._grant[chosen] = fault
+        self._left(chosen, point, context, fault)

@@ -66,3 +66,22 @@ def test_r2_explored(mode, scenario, user, rq_worker_threads, race_explorer):
         return {"trace": scheduler.trace}
 
     scenario.explore(race_explorer, run, job_never_precedes_its_commit, workers=1)
+
+
+@pytest.mark.race
+@pytest.mark.parametrize("mode", MODES)
+def test_r2_explored_on_worker_processes(mode, scenario, user, rq_worker_process, race_explorer):
+    """The same from a real ``rq worker`` process, whose job the scheduler controls through Redis."""
+    rq_worker_process(1, env=race_explorer.worker_env())
+
+    def run(scheduler):
+        project, count = ProjectFactory(created_by=user), scenario.rng.randint(2, 8)
+
+        def request():
+            with scenario.history.op("request#1", "async import", {"tasks": count}) as op:
+                upload = json_upload("a.json", count, scenario.rng)
+                op.ok({"import": services.start_async_import(project, user, [upload]).id})
+        scheduler.run({"request#1": request})
+        return {"trace": scheduler.trace}
+
+    scenario.explore(race_explorer, run, job_never_precedes_its_commit, workers=1)

@@ -64,3 +64,17 @@ def test_r3_explored(mode, scenario, user, sync_points, rq_worker_threads, race_
         return {"uploads": uploads_state(project)}
 
     scenario.explore(race_explorer, run, pdf_fan_in_is_exact, workers=2)
+
+
+@pytest.mark.race
+@pytest.mark.parametrize("mode", MODES)
+def test_r3_explored_on_worker_processes(mode, scenario, user, sync_points, rq_worker_process, race_explorer):
+    """The same on two real ``rq worker`` processes, whose page jobs the scheduler interleaves through Redis."""
+    rq_worker_process(2, env=race_explorer.worker_env())
+
+    def run(scheduler):
+        project = ProjectFactory(created_by=user)
+        scheduler.run({"request#1": lambda: services.start_async_import(project, user, [Upload("doc.pdf", pdf_bytes(2))])})
+        return {"uploads": uploads_state(project)}
+
+    scenario.explore(race_explorer, run, pdf_fan_in_is_exact, workers=2)

@@ -82,3 +82,25 @@ def test_r10_explored(mode, scenario, user, sync_points, rq_worker_threads, race
 
     scenario.explore(race_explorer, run, no_partial_tasks_visible, no_import_stuck_after_recovery,
                      completed_imports_have_all_tasks, faults=("kill",), workers=1)
+
+
+@pytest.mark.race
+@pytest.mark.parametrize("mode", MODES)
+def test_r10_explored_on_worker_processes(mode, scenario, user, rq_worker_process, race_explorer, eventually):
+    """The same with a real ``rq worker`` process: the explored kill is an ``os._exit`` of its work horse."""
+    rq_worker_process(1, env=race_explorer.worker_env())
+
+    def run(scheduler):
+        project, count, imported = ProjectFactory(created_by=user), services.BATCH_SIZE + scenario.rng.randint(1, 40), []
+
+        def request():
+            with scenario.history.op("request#1", "async import", {"tasks": count}) as op:
+                imported.append(services.start_async_import(project, user, [json_upload("big.json", count, scenario.rng)]))
+                op.ok({"import": imported[0].id})
+        scheduler.run({"request#1": request})
+        list_uploads(scenario.history, "reader#1", project)
+        recover(scenario.history, eventually)
+        return recovery_state(project, imported[0], count)
+
+    scenario.explore(race_explorer, run, no_partial_tasks_visible, no_import_stuck_after_recovery,
+                     completed_imports_have_all_tasks, faults=("kill",), workers=1)
