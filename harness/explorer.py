@@ -205,6 +205,15 @@ class Explorer:
                 if chunk == 1:
                     break
                 chunk = max(1, chunk // 2)
+        if len(choices) > 1:  # removing choices cannot move one: try one choice near each of those left
+            actors = sorted({d.actor for d in last[0].decisions})
+            for step, actor in [(step + delta, who) for step, _ in choices for delta in (0, -1, 1, -2, 2, -3, 3)
+                                for who in actors]:
+                if replays >= limit:
+                    break
+                if step > 0 and still_fails(Schedule(((step, actor),), schedule.fault)):
+                    choices = [(step, actor)]
+                    break
         final = Schedule(tuple(choices), schedule.fault)
         still_fails(final)  # the replay whose decisions the story tells
         return final, last, replays

@@ -273,8 +273,7 @@ class Scheduler:
             if self._closing:
                 return None
             self._arrive(me, point, context)
-            self._cv.wait_for(lambda: self._closing or self._running == me)
-            self._parked.pop(me, None)
+            self._cv.wait_for(lambda: self._closing or me in self._grant)
             return self._grant.pop(me, None)
 
     def _remote_park(self, actor, point, context, token):
@@ -328,6 +327,7 @@ class Scheduler:
         with self._cv:
             self._starting.discard(me)
             self._blocked.discard(me)
+            self._in_job.discard(me)
             if self._running == me:
                 self._running = None
             self._done.add(me)
@@ -394,9 +394,9 @@ class Scheduler:
         self.decisions.append(Decision(self._runs, self._step, "fault" if fault else "run", chosen, point,
                                        tuple(ready), context, fault, switch))
         self._left_from, self._current, self._running = point, chosen, chosen
+        del self._parked[chosen]
         if chosen in self._remote:
-            self._parked.pop(chosen, None)
             self.bus.release(self._remote.pop(chosen), fault)
         else:
-            self._grant[chosen] = fault
+            self._grant[chosen] = fault  # the actor's turn: it leaves its point with this fault, if any
         self._left(chosen, point, context, fault)

@@ -135,6 +135,7 @@ class Scenario:
 
         result = explorer.explore(run_once, faults=faults, workers=workers, stop=self.buggy)
         _append(EXPLORE_RESULTS_ENV, {"race": self.race, "mode": self.mode, "db": connection.vendor,
+                                      "workers": "processes" if explorer.bus else "threads",
                                       "faults": list(faults), **result.to_json()})
         if result.finding:
             print(result.finding.report())  # shown with -rP, and under the failure when fixed mode finds one

@@ -49,13 +49,16 @@ def summarise(rows, skipped):
     """Return one row per race, database, strategy and mode with the exploration figures."""
     groups = {}
     for row in rows:
-        groups.setdefault((row["race"], row["db"], row["strategy"], row["mode"]), []).append(row)
+        groups.setdefault((row["race"], row["db"], row.get("workers", "threads"), row["strategy"], row["mode"]),
+                          []).append(row)
     summary = []
-    for (race, db, strategy, mode), runs in sorted(groups.items(), key=lambda item: (int(item[0][0][1:]), *item[0][1:])):
+    for (race, db, workers, strategy, mode), runs in sorted(groups.items(),
+                                                             key=lambda item: (int(item[0][0][1:]), *item[0][1:])):
         found = [row["found_at"] for row in runs if row["found_at"]]
         to_find = sorted(row["found_at"] or float("inf") for row in runs)
         summary.append({
-            "race": race, "db": db, "strategy": strategy, "mode": mode, "seeds": len(runs), "found": len(found),
+            "race": race, "db": db, "workers": workers, "strategy": strategy, "mode": mode, "seeds": len(runs),
+            "found": len(found),
             "median_runs": _number(statistics.median(to_find)), "max_runs": _number(to_find[-1]),
             "runs": sum(row["runs"] for row in runs), "seconds": round(sum(row["seconds"] for row in runs), 2),
             "runs_per_second": round(statistics.median(row["runs_per_second"] for row in runs), 2),
@@ -65,7 +68,8 @@ def summarise(rows, skipped):
             "replay": next((row["replay"] for row in runs if row["replay"]), None),
             "budget": runs[0]["budget"],
         })
-    summary += [{"race": race, "db": db, "strategy": strategy, "mode": mode, "seeds": 0, "skipped": reason}
+    summary += [{"race": race, "db": db, "workers": "threads", "strategy": strategy, "mode": mode, "seeds": 0,
+                 "skipped": reason}
                 for (race, db, strategy, mode), reason in sorted(skipped.items())]
     return summary
 
@@ -87,16 +91,19 @@ def verdict(row):
 
 def format_table(summary):
     """Return the summary as an aligned text table."""
-    head = (f"{'race':<4} {'db':<10} {'strategy':<8} {'mode':<6} {'seeds':>5} {'found':>5} {'median':>6} {'max':>5} "
+    head = (f"{'race':<4} {'db':<10} {'workers':<9} {'strategy':<8} {'mode':<6} {'seeds':>5} {'found':>5} "
+            f"{'median':>6} {'max':>5} "
             f"{'runs':>6} {'runs/s':>7} {'switches':<10} verdict")
     lines = [head, "-" * len(head)]
     for row in summary:
         if row.get("skipped"):
-            lines.append(f"{row['race']:<4} {row['db']:<10} {row['strategy']:<8} {row['mode']:<6} skipped: {row['skipped']}")
+            lines.append(f"{row['race']:<4} {row['db']:<10} {row['workers']:<9} {row['strategy']:<8} {row['mode']:<6} "
+                         f"skipped: {row['skipped']}")
             continue
         median = "-" if row["median_runs"] is None else f"{row['median_runs']:g}"
         most = "-" if row["max_runs"] is None else f"{row['max_runs']:g}"
-        lines.append(f"{row['race']:<4} {row['db']:<10} {row['strategy']:<8} {row['mode']:<6} {row['seeds']:>5} "
+        lines.append(f"{row['race']:<4} {row['db']:<10} {row['workers']:<9} {row['strategy']:<8} {row['mode']:<6} "
+                     f"{row['seeds']:>5} "
                      f"{row['found']:>5} {median:>6} {most:>5} {row['runs']:>6} {row['runs_per_second']:>7g} "
                      f"{','.join(map(str, row['switches'])) or '-':<10} {verdict(row)[1]}")
     return "\n".join(lines)
