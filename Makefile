@@ -50,8 +50,8 @@ test-explore: $(STAMP)
 	$(BIN)/racelab explore --db both --seeds 3 --budget 40
 
 test-shop: $(STAMP)
-	cd tests/shop && ../../$(BIN)/python -m pytest -n 2 --race-db postgres
-	cd tests/shop && ../../$(BIN)/python -m pytest -n 2 --race-db sqlite
+	cd tests/shop && ../../$(BIN)/python -m pytest -n 2 --race-db postgres --race-budget 30
+	cd tests/shop && ../../$(BIN)/python -m pytest -n 2 --race-db sqlite --race-budget 30
 
 $(COMPAT_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(COMPAT)
@@ -61,8 +61,8 @@ $(COMPAT_STAMP): pyproject.toml
 	rm -f $(COMPAT)/.installed-* && touch $(COMPAT_STAMP)
 
 test-compat: $(COMPAT_STAMP)
-	cd tests/shop && ../../$(COMPAT)/bin/python -m pytest -n 2 --race-db postgres
-	cd tests/shop && ../../$(COMPAT)/bin/python -m pytest -n 2 --race-db sqlite
+	cd tests/shop && ../../$(COMPAT)/bin/python -m pytest -n 2 --race-db postgres --race-budget 30
+	cd tests/shop && ../../$(COMPAT)/bin/python -m pytest -n 2 --race-db sqlite --race-budget 30
 
 clean:
 	rm -rf $(VENV) $(COMPAT) .racelab reports/latest

@@ -33,7 +33,8 @@ def describe_step(point: str, context: dict) -> str:
     if point == "rq.deferred":
         return f"has django-rq hold back {_job(context)} until {context.get('until')}"
     if point == "rq.dequeue":
-        return f"takes {_job(context)} from {context.get('queue')}"
+        worker = f" (worker {context['worker']})" if context.get("worker") else ""
+        return f"takes {_job(context)} from {context.get('queue')}{worker}"
     if point == "rq.job.start":
         return f"starts {_job(context)}{_args(context)}"
     if point == "rq.job.end":

@@ -6,7 +6,8 @@ ones: each SQL statement, commit, on-commit, enqueue, dequeue, job start and end
 actor parks, and the strategy (:mod:`racelab.harness.strategies`) picks who runs next. The actors
 are the named ones and, with ``adopt`` (the default), every other thread that passes a point
 during the run, such as an ``rq_worker_thread`` running a job: a worker's job is scheduled like
-any actor. The run ends when the named actors have returned and no job they enqueued is still
+any actor, named after the job in the order the actors enqueued it (``run_import#1``), whichever
+worker takes it, so that a schedule replays whatever worker wins the race to the queue. The run ends when the named actors have returned and no job they enqueued is still
 queued or running.
 
 - An actor that does not reach its next point within ``blocked_after`` seconds (waiting on a
@@ -135,6 +136,8 @@ class Scheduler:
         self._step, self._choices, self._fault = 0, [], None
         self._exclude = {threading.get_ident()}
         self._remote: dict[str, str] = {}  # a worker process's actor -> the token its parked point waits on
+        self._job_names: dict[str, str] = {}  # job id -> the actor its run is, in the order it was enqueued
+        self._working: dict[str, str] = {}  # worker -> the actor of the job it runs
         self.accesses = {}
 
     @property
@@ -246,7 +249,6 @@ class Scheduler:
             if name in self._order:  # a second thread of the same name: keep them apart
                 name = f"{name}#{ident}"
             self._actors[ident] = name
-            self._order.append(name)
         return name
 
     def _inject(self, fault, context):
@@ -272,9 +274,22 @@ class Scheduler:
         with self._cv:
             if self._closing:
                 return None
+            me = self._as_job(me, point, context)
             self._arrive(me, point, context)
             self._cv.wait_for(lambda: self._closing or me in self._grant)
             return self._grant.pop(me, None)
+
+    def _as_job(self, worker, point, context):
+        """Return the actor a worker's point belongs to: the job it took at ``rq.dequeue``, else the worker."""
+        if point == "rq.dequeue":
+            self._working[worker] = self._job_name(context.get("job_id"), context.get("job"))
+        return self._working.get(worker, worker)
+
+    def _job_name(self, job_id, job):
+        if job_id not in self._job_names:
+            short = str(job or "job").rsplit(".", 1)[-1]
+            self._job_names[job_id] = f"{short}#{sum(1 for n in self._job_names.values() if n.startswith(short + '#')) + 1}"
+        return self._job_names[job_id]
 
     def _remote_park(self, actor, point, context, token):
         """Take a worker process's parked point as an actor's (called by the bus's thread)."""
@@ -282,13 +297,14 @@ class Scheduler:
             if self._closing:
                 self.bus.release(token, None)
                 return
-            if actor not in self._order:
-                self._order.append(actor)
+            actor = self._as_job(actor, point, context)
             self._remote[actor] = token
             self._arrive(actor, point, context)
 
     def _arrive(self, me, point, context):
         """Record that ``me`` waits at ``point`` (called under the lock)."""
+        if me not in self._order:
+            self._order.append(me)
         self._starting.discard(me)
         self._blocked.discard(me)
         if point == "rq.dequeue":
@@ -317,6 +333,7 @@ class Scheduler:
         """Account for what leaving this point does to jobs (called under the lock)."""
         if point == "rq.enqueue" and not context.get("scheduled") and fault != "enqueue":
             self._queued[context.get("job_id")] = time.monotonic()
+            self._job_name(context.get("job_id"), context.get("job"))
         if point == "rq.job.end" or fault == "kill":
             self._in_job.discard(me)
             if self._running == me:

@@ -252,13 +252,16 @@ def module_of(race):
 
 
 def pytest_command(races=RACES, modes=MODES, seeds=1, seed=None, db="sqlite", workers=2,
-                   scheduler=True, extra=(), explored=False):
+                   scheduler=True, extra=(), explored=False, on=None):
     """Return the pytest argv that runs ``races`` in ``modes`` for ``seeds`` seeds (from ``seed``).
 
-    ``explored`` picks the exploring variants (``test_rN_explored``) instead of the forced ones.
+    ``explored`` picks the exploring variants (``test_rN_explored``) instead of the forced ones;
+    ``on`` (``threads`` or ``processes``) keeps those whose RQ workers are threads, or processes.
     """
     selected = " or ".join(module_of(race) for race in races)
     keyword = f"({selected}) and {'' if explored else 'not '}explored"
+    if on:
+        keyword += f" and {'' if on == 'processes' else 'not '}on_worker_processes"
     if set(modes) != set(MODES):
         keyword += " and " + " and ".join(f"not {m}" for m in MODES if m not in modes)
     if not scheduler:

@@ -40,6 +40,8 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=None, metavar="S", help="First seed (default: a random one).")
     parser.add_argument("--strategy", default=OURS, metavar="|".join(STRATEGIES + ("all",)),
                         help="pos (ours, default), random, pct, free (the naive baseline), or all of them.")
+    parser.add_argument("--on", choices=("threads", "processes", "both"), default="both",
+                        help="Explore with RQ workers as threads, as real worker processes, or both (default: both).")
     parser.add_argument("--workers", type=int, default=2, metavar="N", help="pytest-xdist processes (default: 2).")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
                         help=f"Where to write the figures (default: {DEFAULT_OUTPUT.relative_to(ROOT)}).")
@@ -147,7 +149,7 @@ def _explore(races, modes, db, strategy, args):
     (work / "home").mkdir()
     extra = ["--race-budget", str(args.budget), "--race-strategy", strategy]
     argv = pytest_command(races, modes, seeds=args.seeds, seed=args.seed, db=db, workers=args.workers, extra=extra,
-                          explored=True)
+                          explored=True, on=None if args.on == "both" else args.on)
     env = child_env(**{EXPLORE_RESULTS_ENV: str(results), RESULTS_ENV: str(outcomes), "RACELAB_HOME": str(work / "home"),
                        "RACELAB_LOG_LEVEL": "WARNING"})
     expected = len(races) * len(modes) * args.seeds

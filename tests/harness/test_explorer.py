@@ -104,4 +104,5 @@ def test_steps_read_as_words():
     assert describe_step("db.execute", {"verb": "INSERT", "table": "t", "autocommit": True}) == \
         "runs INSERT into t (commits on its own)"
     assert describe_step("db.commit", {"tables": ["a", "b"]}) == "commits its transaction (wrote a, b)"
-    assert describe_step("rq.dequeue", {"job": "app.jobs.run", "queue": "high"}) == "takes run from high"
+    assert describe_step("rq.dequeue", {"job": "app.jobs.run", "queue": "high", "worker": "w1"}) == \
+        "takes run from high (worker w1)"
