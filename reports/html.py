@@ -10,7 +10,7 @@ from html import escape
 from racelab.reports import charts
 from racelab.reports.gates import FAIL, PASS, format_value
 from racelab.reports.results import ANOMALY, DISPLAY, METRIC
-from racelab.reports.summary import SERVER_TIME_MEANING, first_examples, headline, load_line
+from racelab.reports.summary import EXPLORE_MEANING, SERVER_TIME_MEANING, explore_cells, first_examples, headline, load_line
 
 # Drawn with CSS, not emoji: a CI runner's browser may have no emoji font.
 ICONS = {PASS: "<span class='icon pass'>✓</span>", FAIL: "<span class='icon fail'>✗</span>",
@@ -54,6 +54,7 @@ def render_html(results, verdict, title="racelab report"):
              f"{results.metrics.get('runs', 0)} load run(s) · {len(verdict.races)} race rows</div>",
              f"<p class='meta'>{escape(load_line(results, verdict))}</p>" if results.metrics.get("load") else "",
              _banner(verdict), "<h2>Gates</h2>", _gate_cards(verdict), "<h2>Races</h2>", _races(verdict),
+             *(["<h2>Exploration</h2>", _explore(results)] if results.explore else []),
              "<h2>Latency percentiles over time</h2>", _latency_panels(results, _display_limit(verdict)),
              "<h2>Time to display</h2>", _display(results, _display_limit(verdict)),
              "<h2>File-upload status distribution</h2>", _statuses(results),
@@ -105,6 +106,14 @@ def _races(verdict):
         f"<td>{escape((r.example or r.skip_reason)[:240])}</td></tr>" for r in verdict.races)
     return ("<table><tr><th></th><th>race</th><th>mode</th><th class='num'>runs</th><th class='num'>anomalies</th>"
             f"<th class='num'>reproduced</th><th>required</th><th>example</th></tr>{rows}</table>")
+
+
+def _explore(results):
+    head = "".join(f"<th>{escape(name)}</th>" for name in (
+        "race", "db", "workers", "strategy", "mode", "seeds", "found", "runs to find: median", "max", "runs/s"))
+    rows = "".join("<tr>" + "".join(f"<td>{escape(str(cell))}</td>" for cell in explore_cells(row)) + "</tr>"
+                   for row in results.explore)
+    return f"<p class='meta'>{escape(EXPLORE_MEANING)}</p><table><tr>{head}</tr>{rows}</table>"
 
 
 def _display_limit(verdict):

@@ -8,7 +8,9 @@ A results folder holds any of:
 - ``PREFIX_racelab.json``, written by the load suite beside them (counters,
   notices, the exact time-to-display histogram);
 - ``health.json`` or ``PREFIX_health.json``: the body of ``GET /api/health/import-flow``;
-- ``races.json``: a list of ``{"race", "mode", "runs", "anomalies", "reproduced_pct", "example"}``;
+- ``races.json``: a list of ``{"race", "mode", "runs", "anomalies", "reproduced_pct", "example"}``,
+  or ``{"races": [...], "explore": [...]}`` with ``racelab explore``'s figures (one row per race,
+  database, workers, strategy and mode: seeds, found, median and max runs to the first anomaly);
 - ``server_access.log``: the served app's access log (``METHOD PATH STATUS MILLISECONDS`` a line),
   for the server's own time per endpoint.
 
@@ -45,6 +47,7 @@ class Results:
     stats: list = field(default_factory=list)       # Locust stats rows, all prefixes
     failures: list = field(default_factory=list)    # Locust failure rows, most frequent first
     races: list = field(default_factory=list)
+    explore: list = field(default_factory=list)     # racelab explore's rows
     notices: list = field(default_factory=list)
     files: list = field(default_factory=list)
 
@@ -69,6 +72,7 @@ def load_results(directory):
     health = _read_json(health_path, res.files) if health_path else None
     races = _read_json(folder / RACES_JSON, res.files)
     res.races = races.get("races", []) if isinstance(races, dict) else (races or [])
+    res.explore = races.get("explore", []) if isinstance(races, dict) else []
     if not res.files:
         raise ResultsError(f"no result files in {folder}: expected Locust's *{STATS} (locust --csv "
                            f"{folder}/load --csv-full-history), {HEALTH_JSON} or {RACES_JSON}")

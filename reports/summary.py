@@ -72,6 +72,11 @@ def render_markdown(results, verdict):
         for r in verdict.races:
             lines.append(f"| {ICONS[r.status]} | {_cell(r.race)} | {r.mode} | {r.runs} | {r.anomalies} | "
                          f"{format_value(r.reproduced_pct, '%')} | {_cell((r.example or r.skip_reason)[:160])} |")
+    if results.explore:
+        lines += ["", "### Exploration: each race found from its actors alone", "", EXPLORE_MEANING, "",
+                  "| race | db | workers | strategy | mode | seeds | found | runs to find: median | max | runs/s |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {' | '.join(_cell(cell) for cell in explore_cells(row))} |" for row in results.explore]
     by_name = results.metrics.get("anomalies_by_name") or {}
     if by_name:
         examples = first_examples(results.failures)
@@ -91,6 +96,24 @@ def render_markdown(results, verdict):
         lines += ["", "### Notices", ""] + [f"- {n}" for n in results.notices]
     lines += ["", f"<sub>read: {', '.join(results.files)}</sub>", ""]
     return "\n".join(lines)
+
+
+EXPLORE_MEANING = ("No ordering and no delay: a seeded scheduler picks who runs at every point, for at most "
+                   "the budget of runs. Buggy (fix off) must be found, fixed must show nothing in the whole budget. "
+                   "pos is ours; random picks uniformly at the same points; free runs the actors freely with "
+                   "random sleeps, the naive baseline.")
+
+
+def explore_cells(row):
+    """Return the table cells of one ``racelab explore`` row, in EXPLORE_MEANING's table's order."""
+    if row.get("skipped"):
+        return [row["race"], row["db"], row.get("workers", ""), row["strategy"], row["mode"], 0, "-",
+                f"skipped: {row['skipped'][:80]}", "", ""]
+    found = f"{row['found']} of {row['seeds']}" if row["mode"] == "buggy" else f"{row['found']} in {row['runs']} runs"
+    median = "-" if row.get("median_runs") is None else f"{row['median_runs']:g}"
+    most = "-" if row.get("max_runs") is None else f"{row['max_runs']:g}"
+    return [row["race"], row["db"], row.get("workers", ""), row["strategy"], row["mode"], row["seeds"], found,
+            median, most, f"{row['runs_per_second']:g}"]
 
 
 def first_examples(failures):

@@ -99,7 +99,7 @@ def test_run_prints_progress_writes_json_and_returns_the_verdict(tmp_path, monke
 
     out = capsys.readouterr()
     argv = launched["argv"]
-    assert argv[argv.index("-k") + 1] == "(r03_) and not scheduler"
+    assert argv[argv.index("-k") + 1] == "(r03_) and not explored and not scheduler"
     assert argv[argv.index("--race-runs") + 1] == "3" and argv[argv.index("--race-seed") + 1] == "7"
     assert argv[argv.index("--race-db") + 1] == "postgres" and argv[argv.index("-n") + 1] == "2"
     assert "[   5/6]" in out.out and "NOT REPRODUCED" in out.out

@@ -111,6 +111,13 @@ def format_table(summary):
     return "\n".join(lines)
 
 
+def merge_into_races_json(path, summary):
+    """Put ``summary`` under "explore" in ``races.json`` beside ``racelab races``' rows, which stay as they are."""
+    existing = json.loads(path.read_text()) if path.exists() else []
+    races = existing.get("races", []) if isinstance(existing, dict) else existing
+    path.write_text(json.dumps({"races": races, "explore": summary}, indent=2) + "\n")
+
+
 def run(args):
     try:
         races = parse_races(args.only)
@@ -136,7 +143,9 @@ def run(args):
     print(format_table(summary))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"\nWrote {args.output}")
+    races_json = args.output.parent / "races.json"
+    merge_into_races_json(races_json, summary)
+    print(f"\nWrote {args.output}, and the figures into {races_json} (the report's exploration table)")
     bad = [f"{row['race']} {row['db']} {row['mode']}: {verdict(row)[1]}" for row in summary if not verdict(row)[0]]
     if bad:
         print(f"racelab explore: FAILED — {'; '.join(bad)}.", file=sys.stderr)

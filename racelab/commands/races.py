@@ -117,10 +117,15 @@ def format_table(summary, width=None):
 
 
 def write_json(summary, path):
-    """Write the summary as a JSON list of {race, mode, runs, anomalies, reproduced_pct, example, ...}."""
+    """Write the summary as a JSON list of {race, mode, runs, anomalies, reproduced_pct, example, ...}.
+
+    ``racelab explore``'s figures already in the file are kept: the file becomes {"races", "explore"}.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2) + "\n")
+    existing = json.loads(path.read_text()) if path.exists() else None
+    explored = existing.get("explore") if isinstance(existing, dict) else None
+    path.write_text(json.dumps({"races": summary, "explore": explored} if explored else summary, indent=2) + "\n")
 
 
 def _expected_runs(races, modes, seeds, scheduler):

@@ -131,3 +131,19 @@ def test_github_step_summary_gets_the_markdown(passing, tmp_path, monkeypatch):
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     main(["--results", str(passing), "--out", str(tmp_path / "latest")])
     assert summary.read_text().startswith("## racelab gates")
+
+
+def test_exploration_figures_appear_beside_the_races(passing, tmp_path):
+    explored = [{"race": "R1", "db": "postgresql", "workers": "threads", "strategy": "pos", "mode": "buggy",
+                 "seeds": 20, "found": 20, "median_runs": 1.5, "max_runs": 6, "runs": 40, "runs_per_second": 19.6},
+                {"race": "R11", "db": "sqlite", "workers": "threads", "strategy": "pos", "mode": "buggy", "seeds": 0,
+                 "skipped": "R11 cannot race on SQLite"}]
+    write_json(passing, "races.json", {"races": RACES[:1], "explore": explored})
+    out = tmp_path / "latest"
+    main(["--results", str(passing), "--out", str(out)])
+
+    markdown = (out / "summary.md").read_text()
+    assert "### Exploration" in markdown and "| R1 | postgresql | threads | pos | buggy | 20 | 20 of 20 | 1.5 | 6 | 19.6 |" in markdown
+    assert "skipped: R11 cannot race on SQLite" in markdown
+    page = (out / "report.html").read_text()
+    assert "<h2>Exploration</h2>" in page and "20 of 20" in page and "| R1 | fixed |" not in page
