@@ -205,8 +205,10 @@ def race_explorer(request, _race_seed, _racelab_actor_teardown, _racelab_points,
         schedule = Schedule.decode(text) if text else None
     except ValueError as exc:
         raise pytest.UsageError(f"--race-schedule {text!r}: {exc}") from None
+    confirm = request.config.getoption("race_confirm")
     return Explorer(_race_seed, strategy, budget=request.config.getoption("race_budget"),
                     timeout=request.config.getoption("race_timeout"), nodeid=request.node.nodeid,
+                    shrink=confirm > 0, confirm=confirm,
                     teardown=_racelab_actor_teardown, schedule=schedule,
                     redis_url=lambda: request.getfixturevalue("race_redis_url"))
 

@@ -39,6 +39,9 @@ def pytest_addoption(parser):
                          "random sleeps, the naive baseline) (default: pos).")
     group.addoption("--race-budget", type=int, default=200, metavar="N",
                     help="Let race_explorer try at most N runs before it gives up finding an anomaly (default: 200).")
+    group.addoption("--race-confirm", type=int, default=2, metavar="K",
+                    help="Shrink a found schedule and replay it K times to prove it deterministic; 0 reports the "
+                         "run as found, unshrunk, when only the runs to find it matter (default: 2).")
     group.addoption("--race-schedule", default=None, metavar="SCHEDULE",
                     help="Replay one schedule a finding printed (with its --race-seed), instead of exploring.")
     group.addoption("--race-depth", type=int, default=2, metavar="D",

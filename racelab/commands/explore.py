@@ -42,6 +42,8 @@ def add_arguments(parser):
                         help="pos (ours, default), random, pct, free (the naive baseline), or all of them.")
     parser.add_argument("--on", choices=("threads", "processes", "both"), default="both",
                         help="Explore with RQ workers as threads, as real worker processes, or both (default: both).")
+    parser.add_argument("--confirm", type=int, default=2, metavar="K",
+                        help="Shrink each finding and replay it K times (default: 2); 0 measures runs to find only.")
     parser.add_argument("--workers", type=int, default=2, metavar="N", help="pytest-xdist processes (default: 2).")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
                         help=f"Where to write the figures (default: {DEFAULT_OUTPUT.relative_to(ROOT)}).")
@@ -156,7 +158,7 @@ def _explore(races, modes, db, strategy, args):
     work = Path(tempfile.mkdtemp(prefix="racelab-explore-"))
     results, outcomes, log = work / "explore.jsonl", work / "races.jsonl", work / "pytest.log"
     (work / "home").mkdir()
-    extra = ["--race-budget", str(args.budget), "--race-strategy", strategy]
+    extra = ["--race-budget", str(args.budget), "--race-strategy", strategy, "--race-confirm", str(args.confirm)]
     argv = pytest_command(races, modes, seeds=args.seeds, seed=args.seed, db=db, workers=args.workers, extra=extra,
                           explored=True, on=None if args.on == "both" else args.on)
     env = child_env(**{EXPLORE_RESULTS_ENV: str(results), RESULTS_ENV: str(outcomes), "RACELAB_HOME": str(work / "home"),

@@ -32,7 +32,7 @@ def run(args):
     races_code = races.run(race_args)
     print()
     explore_args = argparse.Namespace(only="", mode="both", db=args.races_db, budget=args.explore_budget, seeds=1,
-                                      seed=None, strategy="pos", on="threads", workers=2,
+                                      seed=None, strategy="pos", on="threads", workers=2, confirm=2,
                                       output=Path(args.out) / "explore.json")
     races_code = explore.run(explore_args) or races_code
     print()
