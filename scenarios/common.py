@@ -168,6 +168,21 @@ class Scenario:
 # --- fixtures and helpers --------------------------------------------------------------------------
 
 
+WORKERS = ("threads", "processes")
+
+
+def start_workers(request, explorer, on, count):
+    """Start ``count`` RQ workers for an exploration: threads (``on="threads"``) or real worker processes.
+
+    Worker processes take part through the explorer's bus (``explorer.worker_env()``): their jobs
+    are scheduled like threads, and a kill is their work horse's ``os._exit``.
+    """
+    if on == "processes":
+        request.getfixturevalue("rq_worker_process")(count, env=explorer.worker_env())
+    else:
+        request.getfixturevalue("rq_worker_threads")(count)
+
+
 def empty_queues():
     """Empty the app's RQ queues and their registries, when it has Redis: each explored run starts clean."""
     from django.conf import settings
@@ -261,7 +276,7 @@ def pytest_command(races=RACES, modes=MODES, seeds=1, seed=None, db="sqlite", wo
     selected = " or ".join(module_of(race) for race in races)
     keyword = f"({selected}) and {'' if explored else 'not '}explored"
     if on:
-        keyword += f" and {'' if on == 'processes' else 'not '}on_worker_processes"
+        keyword += f" and {'' if on == 'processes' else 'not '}processes"
     if set(modes) != set(MODES):
         keyword += " and " + " and ".join(f"not {m}" for m in MODES if m not in modes)
     if not scheduler:

@@ -17,7 +17,7 @@ not the early start, which the trace still shows.
 import pytest
 
 from label_studio.data_import import services
-from scenarios.common import MODES, RUN_IMPORT, import_state, json_upload, trace_state
+from scenarios.common import MODES, RUN_IMPORT, WORKERS, import_state, json_upload, start_workers, trace_state
 from scenarios.invariants import job_never_precedes_its_commit
 from tests.factories import ProjectFactory
 
@@ -51,37 +51,22 @@ def test_r2_enqueue_before_commit(mode, scenario, project, user, sync_points, rq
 
 @pytest.mark.race
 @pytest.mark.parametrize("mode", MODES)
-def test_r2_explored(mode, scenario, user, rq_worker_threads, race_explorer):
-    """From the actors alone: the explorer finds the job that starts before its commit with R2 off, nothing with it on."""
-    rq_worker_threads(1)
+@pytest.mark.parametrize("on", WORKERS)
+def test_r2_explored(mode, on, scenario, user, race_explorer, request):
+    """From the actors alone: the explorer finds the job that starts before its commit with R2 off, nothing with it on.
+
+    The worker is a thread, or a real ``rq worker`` process whose job the scheduler controls through Redis.
+    """
+    start_workers(request, race_explorer, on, 1)
 
     def run(scheduler):
         project, count = ProjectFactory(created_by=user), scenario.rng.randint(2, 8)
 
-        def request():
+        def request_():
             with scenario.history.op("request#1", "async import", {"tasks": count}) as op:
                 upload = json_upload("a.json", count, scenario.rng)
                 op.ok({"import": services.start_async_import(project, user, [upload]).id})
-        scheduler.run({"request#1": request})
-        return {"trace": scheduler.trace}
-
-    scenario.explore(race_explorer, run, job_never_precedes_its_commit, workers=1)
-
-
-@pytest.mark.race
-@pytest.mark.parametrize("mode", MODES)
-def test_r2_explored_on_worker_processes(mode, scenario, user, rq_worker_process, race_explorer):
-    """The same from a real ``rq worker`` process, whose job the scheduler controls through Redis."""
-    rq_worker_process(1, env=race_explorer.worker_env())
-
-    def run(scheduler):
-        project, count = ProjectFactory(created_by=user), scenario.rng.randint(2, 8)
-
-        def request():
-            with scenario.history.op("request#1", "async import", {"tasks": count}) as op:
-                upload = json_upload("a.json", count, scenario.rng)
-                op.ok({"import": services.start_async_import(project, user, [upload]).id})
-        scheduler.run({"request#1": request})
+        scheduler.run({"request#1": request_})
         return {"trace": scheduler.trace}
 
     scenario.explore(race_explorer, run, job_never_precedes_its_commit, workers=1)

@@ -19,7 +19,8 @@ import pytest
 from label_studio.data_import import services
 from label_studio.data_import.models import FileUpload
 from label_studio.data_import.services import Upload
-from scenarios.common import MODES, PROCESS_PDF_PAGES, RUN_IMPORT, pdf_bytes, record_jobs, uploads_state
+from scenarios.common import (MODES, PROCESS_PDF_PAGES, RUN_IMPORT, WORKERS, pdf_bytes, record_jobs, start_workers,
+                              uploads_state)
 from scenarios.invariants import pdf_fan_in_is_exact
 from tests.factories import ProjectFactory
 
@@ -53,24 +54,11 @@ def test_r3_pdf_pages_race_parent(mode, scenario, project, user, sync_points, rq
 
 @pytest.mark.race
 @pytest.mark.parametrize("mode", MODES)
-def test_r3_explored(mode, scenario, user, sync_points, rq_worker_threads, race_explorer):
-    """From the actors alone: two workers, one 2-page PDF; the explorer finds the lost update on the parent with R3 off."""
+@pytest.mark.parametrize("on", WORKERS)
+def test_r3_explored(mode, on, scenario, user, sync_points, race_explorer, request):
+    """From the actors alone: two workers (threads or processes), one 2-page PDF; the lost update with R3 off."""
     record_jobs(sync_points, scenario.history, PROCESS_PDF_PAGES, "page-job")
-    rq_worker_threads(2)
-
-    def run(scheduler):
-        project = ProjectFactory(created_by=user)
-        scheduler.run({"request#1": lambda: services.start_async_import(project, user, [Upload("doc.pdf", pdf_bytes(2))])})
-        return {"uploads": uploads_state(project)}
-
-    scenario.explore(race_explorer, run, pdf_fan_in_is_exact, workers=2)
-
-
-@pytest.mark.race
-@pytest.mark.parametrize("mode", MODES)
-def test_r3_explored_on_worker_processes(mode, scenario, user, sync_points, rq_worker_process, race_explorer):
-    """The same on two real ``rq worker`` processes, whose page jobs the scheduler interleaves through Redis."""
-    rq_worker_process(2, env=race_explorer.worker_env())
+    start_workers(request, race_explorer, on, 2)
 
     def run(scheduler):
         project = ProjectFactory(created_by=user)

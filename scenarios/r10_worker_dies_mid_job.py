@@ -20,8 +20,8 @@ the stale claim released, the re-run completes the upload.
 import pytest
 
 from label_studio.data_import import services
-from scenarios.common import (MODES, RUN_IMPORT, WorkerKilled, json_upload, list_uploads, record_jobs, recover,
-                              recovery_state)
+from scenarios.common import (MODES, RUN_IMPORT, WORKERS, WorkerKilled, json_upload, list_uploads, record_jobs, recover,
+                              recovery_state, start_workers)
 from scenarios.invariants import completed_imports_have_all_tasks, no_import_stuck_after_recovery, no_partial_tasks_visible
 from tests.factories import ProjectFactory
 
@@ -63,41 +63,23 @@ def test_r10_worker_dies_mid_job(mode, scenario, project, user, sync_points, rq_
 
 @pytest.mark.race
 @pytest.mark.parametrize("mode", MODES)
-def test_r10_explored(mode, scenario, user, sync_points, rq_worker_threads, race_explorer, eventually):
-    """From the actors and a worker killed at an explored point: partial tasks, and a stuck upload, with R10 off."""
+@pytest.mark.parametrize("on", WORKERS)
+def test_r10_explored(mode, on, scenario, user, sync_points, race_explorer, eventually, request):
+    """From the actors and a worker killed at an explored point: partial tasks, and a stuck upload, with R10 off.
+
+    On a worker process the kill is its work horse's ``os._exit``; on a thread, its connections close first.
+    """
     record_jobs(sync_points, scenario.history, RUN_IMPORT, "import-job")
-    rq_worker_threads(1)
+    start_workers(request, race_explorer, on, 1)
 
     def run(scheduler):
         project, count, imported = ProjectFactory(created_by=user), services.BATCH_SIZE + scenario.rng.randint(1, 40), []
 
-        def request():
+        def request_():
             with scenario.history.op("request#1", "async import", {"tasks": count}) as op:
                 imported.append(services.start_async_import(project, user, [json_upload("big.json", count, scenario.rng)]))
                 op.ok({"import": imported[0].id})
-        scheduler.run({"request#1": request})
-        list_uploads(scenario.history, "reader#1", project)
-        recover(scenario.history, eventually)
-        return recovery_state(project, imported[0], count)
-
-    scenario.explore(race_explorer, run, no_partial_tasks_visible, no_import_stuck_after_recovery,
-                     completed_imports_have_all_tasks, faults=("kill",), workers=1)
-
-
-@pytest.mark.race
-@pytest.mark.parametrize("mode", MODES)
-def test_r10_explored_on_worker_processes(mode, scenario, user, rq_worker_process, race_explorer, eventually):
-    """The same with a real ``rq worker`` process: the explored kill is an ``os._exit`` of its work horse."""
-    rq_worker_process(1, env=race_explorer.worker_env())
-
-    def run(scheduler):
-        project, count, imported = ProjectFactory(created_by=user), services.BATCH_SIZE + scenario.rng.randint(1, 40), []
-
-        def request():
-            with scenario.history.op("request#1", "async import", {"tasks": count}) as op:
-                imported.append(services.start_async_import(project, user, [json_upload("big.json", count, scenario.rng)]))
-                op.ok({"import": imported[0].id})
-        scheduler.run({"request#1": request})
+        scheduler.run({"request#1": request_})
         list_uploads(scenario.history, "reader#1", project)
         recover(scenario.history, eventually)
         return recovery_state(project, imported[0], count)
