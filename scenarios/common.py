@@ -119,7 +119,8 @@ class Scenario:
         """Find this race from its actors alone: explore ``run(scheduler) -> state``, holding ``invariants`` each run.
 
         ``run`` sets up fresh rows and runs the actors with ``scheduler.run(...)``; no ordering,
-        no delay. Each run starts with an empty history and empty queues. Buggy mode must find an
+        no delay. Each run starts with an empty history, empty queues, and :attr:`rng` seeded by
+        the run's own seed, so that its replay draws the same data. Buggy mode must find an
         anomaly within the budget, fixed mode none in the whole budget. The figures go to
         ``$RACELAB_EXPLORE_RESULTS`` (one JSON line), for ``racelab explore``.
         """
@@ -130,6 +131,7 @@ class Scenario:
 
         def run_once(scheduler):
             self.history.clear()
+            self.rng = random.Random(f"{self.race}:{scheduler.seed}")  # the run's data, as its replay will draw it
             empty_queues()
             return list(checker.check(state=run(scheduler)).anomalies)
 
