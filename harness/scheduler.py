@@ -132,7 +132,7 @@ class Scheduler:
         self._in_job: set[str] = set()
         self._queued: dict[str, float] = {}  # job id -> when it was enqueued, until a worker takes it
         self._running, self._current, self._left_from = None, None, _START
-        self._closing, self._draining = not names, False
+        self._closing = not names
         self._step, self._choices, self._fault = 0, [], None
         self._exclude = {threading.get_ident()}
         self._remote: dict[str, str] = {}  # a worker process's actor -> the token its parked point waits on
@@ -219,8 +219,6 @@ class Scheduler:
         """Wait until no job the actors enqueued is still queued or running (or the timeout passes)."""
         deadline = time.monotonic() + timeout
         with self._cv:
-            self._draining = True
-            self._cv.notify_all()
             while (self._in_job or self._waiting_jobs()) and time.monotonic() < deadline:
                 self._cv.wait(0.02)  # a queued job stops being waited for after arrival_timeout
             done = not self._in_job
