@@ -158,7 +158,8 @@ def _explore(races, modes, db, strategy, args):
     work = Path(tempfile.mkdtemp(prefix="racelab-explore-"))
     results, outcomes, log = work / "explore.jsonl", work / "races.jsonl", work / "pytest.log"
     (work / "home").mkdir()
-    extra = ["--race-budget", str(args.budget), "--race-strategy", strategy, "--race-confirm", str(args.confirm)]
+    extra = ["--race-budget", str(args.budget), "--race-strategy", strategy, "--race-confirm", str(args.confirm),
+             "--timeout", str(max(300, 5 * args.budget))]  # an exploration lasts as many runs as its budget
     argv = pytest_command(races, modes, seeds=args.seeds, seed=args.seed, db=db, workers=args.workers, extra=extra,
                           explored=True, on=None if args.on == "both" else args.on)
     env = child_env(**{EXPLORE_RESULTS_ENV: str(results), RESULTS_ENV: str(outcomes), "RACELAB_HOME": str(work / "home"),
