@@ -38,10 +38,14 @@ def install_from_env():
     sets through Redis (:mod:`racelab.harness.remote`); ``RACELAB_SCHEDULER_URL`` and
     ``RACELAB_SCHEDULER_NAMESPACE`` make its points wait for a test's scheduler
     (:mod:`racelab.harness.remote_scheduler`). With none set, no controller is installed.
+    ``RACELAB_COMMIT_LOG`` (a directory) times this process's commits there
+    (:mod:`racelab.harness.commit_log`), injected commit delays included.
     """
-    from racelab.harness import race, remote, remote_scheduler
+    from racelab.harness import commit_log, race, remote, remote_scheduler
 
     install()
+    if importlib.util.find_spec("django") is not None:
+        commit_log.install_from_env()
     controller = remote.install_from_env()
     guest = remote_scheduler.guest_from_env(controller)
     if guest is not None:

@@ -109,14 +109,18 @@ class Service:
                                   f"\nlast lines of {self.log_path}:\n{_tail(self.log_path, 30)}")
 
 
-def start_postgres(*, database: str = "racelab", timeout: float = 60, bindir: str | None = None) -> Service:
+def start_postgres(*, database: str = "racelab", timeout: float = 60, bindir: str | None = None,
+                   settings: dict | None = None) -> Service:
     """Start PostgreSQL on a free loopback port, create ``database`` and return the running Service.
+
+    ``settings`` are extra server settings, e.g. ``{"log_lock_waits": "on"}``; the server's log is
+    ``service.log_path``.
 
     User ``postgres`` is trusted without a password; fsync, synchronous commit and full-page writes
     are off, so the data does not survive a crash: for tests only. Run as root, initdb and the
     server run as ``nobody``. On failure raise ServiceUnavailable; no process or temp dir is left.
     """
-    driver = _postgres_driver()
+    driver = postgres_driver()
     # SIGINT is PostgreSQL's fast shutdown; SIGTERM (smart) would wait for every client to leave.
     began, service = time.monotonic(), Service("postgres", signal.SIGINT)
     try:
@@ -139,7 +143,8 @@ def start_postgres(*, database: str = "racelab", timeout: float = 60, bindir: st
         def command(port):
             return [os.path.join(bindir, "postgres"), "-D", data, "-h", "127.0.0.1", "-p", str(port),
                     "-k", service.tmpdir, "-c", "fsync=off", "-c", "synchronous_commit=off",
-                    "-c", "full_page_writes=off", "-c", "max_connections=300"]
+                    "-c", "full_page_writes=off", "-c", "max_connections=300",
+                    *(arg for key, value in (settings or {}).items() for arg in ("-c", f"{key}={value}"))]
 
         def ready(port):
             with contextlib.suppress(driver.OperationalError):
@@ -191,7 +196,7 @@ def start_redis(*, timeout: float = 30, binary: str | None = None) -> Service:
     return service
 
 
-def _postgres_driver():
+def postgres_driver():
     """Return the PostgreSQL driver Django will use too: psycopg (3) if installed, else psycopg2."""
     for name in ("psycopg", "psycopg2"):
         with contextlib.suppress(ImportError):

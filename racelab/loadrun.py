@@ -19,13 +19,19 @@ from urllib.parse import urlparse
 import psutil
 
 from racelab import locustfiles
+from racelab.dbwatch import DatabaseWatch
 from racelab.locustfiles._settings import think_time as parse_think_time
 from racelab.serving import served_app
-from racelab.reports.results import HOST_CPU_JSON, SERVER_LOG
+from racelab.reports.results import COMMIT_LOG_DIR, HOST_CPU_JSON, SERVER_LOG
 
 LOCUSTFILES = Path(locustfiles.__file__).resolve().parent
 SCENARIOS = ("uploads", "batch", "pdf", "mixed", "rapid")
 MAX_USERS, MAX_RUN_TIME_S = 500, 1800  # hard bounds: a load run always stops by itself
+
+
+NOT_SERVED = ("the app was not served by racelab; set RACELAB_COMMIT_LOG=<results>/commit_log and "
+              "RACE_CONTROLLER=racelab.harness.points.install_from_env (or call it from a gunicorn post_fork hook) "
+              "in its processes to time them")
 
 
 class LoadError(ValueError):
@@ -80,12 +86,14 @@ def locust_command(scenario, host, users, spawn_rate, run_time, results, process
 
 def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", host=None, token=None, inject="",
                     fixes="all", db="postgres", workers=3, processes=0, races_json=None, out="reports/latest",
-                    allow_remote_host=False, log=None, think_time=""):
+                    allow_remote_host=False, log=None, think_time="", db_url=None):
     """Run the load, write the report into ``out`` and return ``(exit_code, headline)``.
 
     Serves the bundled app itself when ``host`` is None (with ``inject`` and
     ``fixes``); those two apply to a served app only. ``races_json`` adds a
-    ``racelab races`` result to the same gated report.
+    ``racelab races`` result to the same gated report. The database is watched
+    during the run (:mod:`racelab.dbwatch`): the served app's, or ``db_url``'s
+    (a PostgreSQL URL) beside a ``host``.
     """
     if importlib.util.find_spec("locust") is None:
         raise LoadError("the load suite needs Locust, from the 'load' extra: pip install 'racelab[load]'.")
@@ -103,6 +111,11 @@ def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", h
             raise LoadError("An external --host needs its API token: pass --token KEY or set RACELAB_TOKEN.")
         if inject or fixes != "all":
             raise LoadError("--inject and --fixes change the served app only; drop them with --host.")
+    elif db_url:
+        raise LoadError("--db-url names the database of a --host; the served app's database is watched already.")
+    if db_url and not db_url.startswith(("postgres://", "postgresql://")):
+        raise LoadError(f"--db-url {db_url} is not a PostgreSQL URL; write postgresql://USER@HOST:PORT/NAME "
+                        "(a SQLite file can only be watched from the app's own processes).")
     results = Path(out) / "results"  # kept beside the report: Locust's CSVs explain a breach
     shutil.rmtree(results, ignore_errors=True)
     results.mkdir(parents=True)
@@ -111,16 +124,21 @@ def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", h
     with contextlib.ExitStack() as stack:
         if not host:
             app = stack.enter_context(served_app(db=db, workers=workers, web_workers=2, inject=inject, fixes=fixes,
-                                                 log=log or subprocess.DEVNULL, access_log=results / SERVER_LOG))
+                                                 log=log or subprocess.DEVNULL, access_log=results / SERVER_LOG,
+                                                 commit_log=results / COMMIT_LOG_DIR))
             host, token = app.url, app.token
+            watch = DatabaseWatch(app.database_url, results, server_log=app.database_log)
+        else:
+            watch = DatabaseWatch(db_url, results, not_measured={"commit_p95_ms": NOT_SERVED})
         argv = locust_command(scenario, host, users, spawn_rate or max(1, users // 10), run_time, results, processes,
                               think_time)
         print(f"racelab load: {scenario} with {users} users for {run_time} against {host}"
               f"{' (inject ' + inject + ')' if inject else ''}{' (fixes ' + fixes + ')' if fixes != 'all' else ''}",
               flush=True)
         psutil.cpu_percent()  # starts the count that the call after the run reads
-        subprocess.run(argv, env={**os.environ, "RACELAB_TOKEN": token}, check=False,
-                       timeout=seconds(run_time) + 180)
+        with watch:
+            subprocess.run(argv, env={**os.environ, "RACELAB_TOKEN": token}, check=False,
+                           timeout=seconds(run_time) + 180)
         (results / HOST_CPU_JSON).write_text(json.dumps(
             {"cores": psutil.cpu_count(), "busy_pct": psutil.cpu_percent(), "app_here": is_loopback(host)}))
     verdict, _ = write_report(results, out)

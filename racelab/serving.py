@@ -17,6 +17,8 @@ import urllib.request
 from dataclasses import dataclass, field
 
 from racelab import checkout
+from racelab.dbwatch import SERVER_SETTINGS
+from racelab.harness.commit_log import ENV as COMMIT_LOG_ENV
 from racelab.harness.services import start_postgres, start_redis
 
 DB_CHOICES = ("sqlite", "postgres")
@@ -25,11 +27,17 @@ ACCESS_LOG_FORMAT = "%(m)s %(U)s %(s)s %(M)s"  # read by racelab.reports.results
 
 @dataclass
 class ServedApp:
-    """A running app: its base ``url``, the first user's API ``token``, and the environment it runs with."""
+    """A running app: its base ``url``, the first user's API ``token``, and the environment it runs with.
+
+    ``database_url`` is the app's database; ``database_log`` the log of the PostgreSQL
+    started for it (None for SQLite or a given URL).
+    """
 
     url: str
     token: str
     env: dict
+    database_url: str = ""
+    database_log: str | None = None
     processes: list = field(default_factory=list)
 
 
@@ -41,7 +49,8 @@ def free_port():
 
 @contextlib.contextmanager
 def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=2, user_token=None,
-               password="racelab", inject="", fixes="all", log=None, extra_env=None, access_log=None):
+               password="racelab", inject="", fixes="all", log=None, extra_env=None, access_log=None,
+               commit_log=None):
     """Start the app and yield a :class:`ServedApp`; stop every process and server it started on exit.
 
     ``db`` is ``sqlite``, ``postgres`` (a throw-away server) or a URL; a
@@ -49,7 +58,11 @@ def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=
     ``inject`` (e.g. ``commit=200ms,worker=300ms``) widens race windows in the
     web and worker processes; ``fixes`` says which fixes stay on. With
     ``access_log`` (a path), gunicorn writes one line per request there:
-    method, path, status and the milliseconds it took the server.
+    method, path, status and the milliseconds it took the server. With
+    ``commit_log`` (a directory), every process logs its commits and lock waits
+    there (:mod:`racelab.harness.commit_log`). A PostgreSQL started here logs
+    every lock wait of 100 ms or more; each process connects under the
+    ``application_name`` ``racelab web``, ``racelab worker`` or ``racelab cron``.
     """
     root = checkout.require("Serving the app")
     port = port or free_port()
@@ -57,8 +70,10 @@ def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=
     home = tempfile.mkdtemp(prefix="racelab-serve-")
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, home, ignore_errors=True)
+        database_log = None
         if db == "postgres":
-            database_url = stack.enter_context(start_postgres()).url
+            postgres = stack.enter_context(start_postgres(settings=SERVER_SETTINGS))
+            database_url, database_log = postgres.url, postgres.log_path
         elif db == "sqlite":
             database_url = f"sqlite:///{home}/racelab.sqlite3"
         elif "://" in db:
@@ -68,7 +83,8 @@ def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=
         redis_url = redis_url or stack.enter_context(start_redis()).url
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "label_studio.core.settings", "DATABASE_URL": database_url,
                "REDIS_URL": redis_url, "RACELAB_HOME": home, "RACELAB_FIXES": fixes, "RACELAB_INJECT": inject or "",
-               "RACE_CONTROLLER": "racelab.harness.points.install_from_env" if inject else "",
+               "RACE_CONTROLLER": "racelab.harness.points.install_from_env" if inject or commit_log else "",
+               COMMIT_LOG_ENV: str(commit_log or ""),
                "IMPORT_RECONCILE_INTERVAL_SECONDS": os.environ.get("IMPORT_RECONCILE_INTERVAL_SECONDS", "60"),
                "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
                **(extra_env or {})}
@@ -76,7 +92,8 @@ def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=
         subprocess.run([*manage, "migrate", "--verbosity", "0"], env=env, check=True)
         token = subprocess.run([*manage, "ensure_api_user", "--password", password, *(["--token", user_token] if user_token else [])],
                                env=env, check=True, capture_output=True, text=True).stdout.strip()
-        app = ServedApp(url=f"http://127.0.0.1:{port}", token=token, env=env)
+        app = ServedApp(url=f"http://127.0.0.1:{port}", token=token, env=env, database_url=database_url,
+                        database_log=database_log)
         stack.callback(_stop, app.processes)
         # keep-alive outlasts any client's idle time: no server close racing a reused connection's request.
         app.processes.append(subprocess.Popen(
@@ -84,14 +101,14 @@ def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=
              "--workers", str(web_workers), "--threads", "4", "--timeout", "120", "--log-level", "warning",
              "--keep-alive", "75",
              *(["--access-logfile", str(access_log), "--access-logformat", ACCESS_LOG_FORMAT] if access_log else [])],
-            env=env, stdout=log, stderr=log))
+            env={**env, "PGAPPNAME": "racelab web"}, stdout=log, stderr=log))
         for _ in range(workers):
             app.processes.append(subprocess.Popen([*manage, "rqworker", "high", "default", "low", "--with-scheduler",
                                                    "--worker-class", os.environ.get("RACELAB_WORKER_CLASS", "rq.worker.SimpleWorker")],
-                                                  env=env, stdout=log, stderr=log))
+                                                  env={**env, "PGAPPNAME": "racelab worker"}, stdout=log, stderr=log))
         app.processes.append(subprocess.Popen(
             [sys.executable, "-m", "rq.cli", "cron", "label_studio.data_import.cron", "--url", redis_url, "-l", "WARNING"],
-            env=env, stdout=log, stderr=log))
+            env={**env, "PGAPPNAME": "racelab cron"}, stdout=log, stderr=log))
         _wait_until_up(app)
         yield app
 

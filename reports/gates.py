@@ -52,6 +52,13 @@ GATES = (
     Gate("stuck_files", "stuck_files", "<=", "", 0, "file uploads still pending or processing after the run"),
     Gate("task_count_accuracy_pct", "task_count_accuracy", ">=", "%", 100,
          "task counts that were right on the first read after the import reported done"),
+    Gate("commit_p95_ms", "commit_duration.p95", "<", "ms", 100,
+         "95th percentile of the time a transaction's COMMIT took, timed in the app's processes"),
+    Gate("deadlocks", "deadlocks", "<=", "", 0, "deadlocks the database detected during the run"),
+    Gate("lock_waits_per_hour", "lock_waits", "<", "/h", 5,
+         "waits of 100 ms or more for a lock, per hour of the run (a 60 s run allows none)"),
+    Gate("connections_peak_pct", "connections.peak", "<", "%", 80,
+         "the most connections the database server held at once, of its max_connections"),
 )
 GATES_BY_KEY = {gate.key: gate for gate in GATES}
 
@@ -73,7 +80,7 @@ class GateResult:
     def message(self):
         """Return one line for a person: the gate, the measured value and the limit."""
         if self.status == SKIP:
-            return f"gate {self.expression}: skipped, no data ({self.gate.meaning})"
+            return f"gate {self.expression}: skipped, {self.source or 'no data'} ({self.gate.meaning})"
         word = "passed" if self.status == PASS else "FAILED"
         return (f"gate {self.expression} {word}: measured {format_value(self.measured, self.gate.unit)}, "
                 f"limit {format_value(self.limit, self.gate.unit)}" + (f" — {self.source}" if self.source else ""))

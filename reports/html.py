@@ -10,7 +10,8 @@ from html import escape
 from racelab.reports import charts
 from racelab.reports.gates import FAIL, PASS, format_value
 from racelab.reports.results import ANOMALY, DISPLAY, METRIC
-from racelab.reports.summary import EXPLORE_MEANING, SERVER_TIME_MEANING, explore_cells, first_examples, headline, load_line
+from racelab.reports.summary import (DATABASE_MEANING, EXPLORE_MEANING, SERVER_TIME_MEANING, database_rows,
+                                     explore_cells, first_examples, headline, load_line)
 
 # Drawn with CSS, not emoji: a CI runner's browser may have no emoji font.
 ICONS = {PASS: "<span class='icon pass'>✓</span>", FAIL: "<span class='icon fail'>✗</span>",
@@ -58,6 +59,7 @@ def render_html(results, verdict, title="racelab report"):
              "<h2>Latency percentiles over time</h2>", _latency_panels(results, _display_limit(verdict)),
              "<h2>Time to display</h2>", _display(results, _display_limit(verdict)),
              "<h2>File-upload status distribution</h2>", _statuses(results),
+             *(["<h2>Database</h2>", _database(results, verdict)] if database_rows(results.metrics) else []),
              *(["<h2>Server time</h2>", _server_time(results)] if results.metrics.get("server_time") else []),
              "<h2>Anomalies and failures</h2>", _failures(results)]
     if results.notices:
@@ -65,6 +67,34 @@ def render_html(results, verdict, title="racelab report"):
                      "".join(f"<li>{escape(n)}</li>" for n in results.notices) + "</ul>")
     parts.append(f"<p class='files'>read: {escape(', '.join(results.files))}</p></main></body></html>")
     return "\n".join(parts)
+
+
+CONNECTION_COLORS = ("#2563eb", "#16a34a", "#f59e0b", "#9333ea", "#64748b")
+
+
+def _database(results, verdict):
+    details = results.metrics["database"]
+    rows = "".join(f"<tr><td>{escape(figure)}</td><td>{escape(measured)}</td><td>{escape(target)}</td></tr>"
+                   for figure, measured, target in database_rows(results.metrics))
+    commit_gate = verdict.gate("commit_p95_ms")
+    commits = details.get("commit_timeline") or []
+    commit_chart = charts.line_chart(
+        "commit duration over time", [(label, color, [(p["t"], p[label]) for p in commits])
+                                      for label, color in (("p50", "#2563eb"), ("p95", "#f59e0b"), ("max", "#dc2626"))],
+        limit=commit_gate.limit if commit_gate else None, empty="no commit timed (see the table)")
+    connections = details.get("connections") or {}
+    timeline = connections.get("timeline") or []
+    names = ["total", *connections.get("peak_by_application", {})]
+    connections_gate = verdict.gate("connections_peak_pct")
+    limit = (connections_gate.limit / 100 * connections["max_connections"]
+             if connections_gate and connections else None)
+    connection_chart = charts.line_chart(
+        "connections over time (dashed: the gate's share of max_connections)",
+        [(name, CONNECTION_COLORS[i % len(CONNECTION_COLORS)], [(p["t"], p.get(name, 0)) for p in timeline])
+         for i, name in enumerate(names)], y_unit="", limit=limit, empty="no connection sampled (see the table)")
+    return (f"<p class='meta'>{escape(DATABASE_MEANING)}</p><table><tr><th>figure</th><th>measured</th>"
+            f"<th>seed plan's target</th></tr>{rows}</table><p></p>"
+            f"<div class='grid2'>{commit_chart}{connection_chart}</div>")
 
 
 def _server_time(results):

@@ -20,7 +20,7 @@ def render_junit(verdict):
             failure = ET.SubElement(case, "failure", message=message, type="GateBreach")
             failure.text = f"{r.message()}\n{r.gate.meaning}"
         elif r.status == SKIP:
-            ET.SubElement(case, "skipped", message=f"no data: {r.gate.meaning}")
+            ET.SubElement(case, "skipped", message=f"{r.source or 'no data'}: {r.gate.meaning}")
         else:
             ET.SubElement(case, "system-out").text = r.message()
     races = _suite(root, "racelab.races")

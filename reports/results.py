@@ -12,7 +12,9 @@ A results folder holds any of:
   or ``{"races": [...], "explore": [...]}`` with ``racelab explore``'s figures (one row per race,
   database, workers, strategy and mode: seeds, found, median and max runs to the first anomaly);
 - ``server_access.log``: the served app's access log (``METHOD PATH STATUS MILLISECONDS`` a line),
-  for the server's own time per endpoint.
+  for the server's own time per endpoint;
+- ``database.json`` and ``commit_log/``: the database's figures during the run
+  (:mod:`racelab.reports.database`).
 
 Only these files are read; nothing imports Locust (it would monkey-patch this
 process), the load suite or the service. Missing keys are tolerated: a metric
@@ -24,6 +26,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from racelab.reports.database import COMMIT_LOG_DIR, DATABASE_JSON, database_metrics, read_commit_logs
 
 STATS, HISTORY, FAILURES = "_stats.csv", "_stats_history.csv", "_failures.csv"
 LOAD_JSON, HEALTH_JSON, RACES_JSON, SERVER_LOG = "_racelab.json", "health.json", "races.json", "server_access.log"
@@ -84,6 +88,10 @@ def load_results(directory):
     res.metrics["load"] = load_level(res.history, res.metrics)
     res.metrics["server_time"] = server_times(folder / SERVER_LOG, res.files)
     res.metrics["host_cpu"] = _read_json(folder / HOST_CPU_JSON, res.files)
+    database = database_metrics(_read_json(folder / DATABASE_JSON, res.files),
+                                read_commit_logs(folder / COMMIT_LOG_DIR, res.files), percentile)
+    res.metrics["sources"].update(database.pop("sources"))
+    res.metrics.update(database)
     return res
 
 

@@ -3,7 +3,7 @@
 Both are pure functions of :class:`~racelab.reports.results.Results` and
 :class:`~racelab.reports.gates.Verdict`; nothing is written here.
 """
-from racelab.reports.gates import FAIL, PASS, format_value
+from racelab.reports.gates import FAIL, GATES_BY_KEY, PASS, format_value
 
 ICONS = {PASS: "✅", FAIL: "❌", "skipped": "⚪"}
 
@@ -87,6 +87,11 @@ def render_markdown(results, verdict):
         lines += ["", "### Time to display", "", "| metric | imports | p50 | p95 | p99 | max |", "|---|---|---|---|---|---|"]
         lines += [f"| `{name}` | {f['count']} | {f['p50']:.0f} ms | {f['p95']:.0f} ms | {f['p99']:.0f} ms | "
                   f"{f['max']:.0f} ms |" for name, f in display.items()]
+    database = database_rows(results.metrics)
+    if database:
+        lines += ["", "### Database", "", DATABASE_MEANING, "", "| figure | measured | seed plan's target |",
+                  "|---|---|---|"]
+        lines += [f"| {figure} | {_cell(measured)} | {target} |" for figure, measured, target in database]
     server = results.metrics.get("server_time") or {}
     if server:
         lines += ["", "### Server time", "", SERVER_TIME_MEANING, "",
@@ -96,6 +101,33 @@ def render_markdown(results, verdict):
         lines += ["", "### Notices", ""] + [f"- {n}" for n in results.notices]
     lines += ["", f"<sub>read: {', '.join(results.files)}</sub>", ""]
     return "\n".join(lines)
+
+
+DATABASE_MEANING = ("Commit durations and SQLite's lock waits are timed in the app's processes; deadlocks, "
+                    "PostgreSQL's lock waits and connections come from the server during the run.")
+
+
+def database_rows(metrics):
+    """Return ``[(figure, measured, seed plan's target)]`` for the report's database table; ``[]`` without data."""
+    details = metrics.get("database") or {}
+    rows = []
+    if commit := details.get("commit"):
+        rows.append(("commit duration", f"p50 {commit['p50']:g} ms · p95 {commit['p95']:g} ms · max {commit['max']:g} ms "
+                     f"({commit['count']} commits)", "< 100 ms p95"))
+    if metrics.get("deadlocks") is not None:
+        rows.append(("deadlocks", str(metrics["deadlocks"]), "0 (rollback above 10/hour)"))
+    if waits := details.get("lock_waits"):
+        locked = f", {waits['locked_errors']} 'database is locked'" if waits.get("locked_errors") else ""
+        rows.append(("lock waits of 100 ms or more", f"{waits['count']} ({metrics['lock_waits_per_hour']:.3g}/h), "
+                     f"longest {waits['longest_ms']:g} ms{locked}", "< 5 locks/hour"))
+    if connections := details.get("connections"):
+        apps = ", ".join(f"{name} {count}" for name, count in connections["peak_by_application"].items())
+        rows.append(("connections", f"peak {connections['peak']} ({metrics['connections_peak_pct']:.3g} %), mean "
+                     f"{connections['mean']:g} of max_connections {connections['max_connections']}; peak by "
+                     f"application: {apps}", "< 80 % of max_connections"))
+    rows += [(GATES_BY_KEY[key].label if key in GATES_BY_KEY else key, f"not measured: {why}", "")
+             for key, why in details.get("not_measured", {}).items() if metrics.get(key) is None]
+    return rows
 
 
 EXPLORE_MEANING = ("No ordering and no delay: a seeded scheduler picks who runs at every point, for at most "

@@ -24,6 +24,8 @@ def add_arguments(parser):
                         help="Seconds each user pauses between imports, MIN-MAX or N (default: each scenario's pace).")
     parser.add_argument("--host", default=None, help="Target an app already running (default: serve the bundled one).")
     parser.add_argument("--token", default=None, help="API token for --host (default: $RACELAB_TOKEN).")
+    parser.add_argument("--db-url", default=None,
+                        help="PostgreSQL of the --host app, to watch its connections, lock waits and deadlocks.")
     parser.add_argument("--allow-remote-host", action="store_true",
                         help="Allow a --host that is not loopback (your own staging server only).")
     parser.add_argument("--inject", default="", help="Widen race windows in the served app, e.g. commit=200ms,worker=300ms.")
@@ -40,7 +42,7 @@ def run(args):
             scenario=args.scenario, users=args.users, spawn_rate=args.spawn_rate, run_time=args.run_time,
             host=args.host, token=args.token, inject=args.inject, fixes=args.fixes, db=args.db, workers=args.workers,
             processes=args.processes, out=args.out, allow_remote_host=args.allow_remote_host,
-            think_time=args.think_time)
+            think_time=args.think_time, db_url=args.db_url)
     except LoadError as exc:
         print(f"racelab load: {exc}")
         return 2

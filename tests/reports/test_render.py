@@ -9,6 +9,7 @@ from results_files import race, write_json, write_load
 
 from racelab.reports.__main__ import main
 from racelab.reports.report import OUTPUT_FILES, write_report
+from racelab.reports.gates import GATES
 
 RACES = [race("R1", "fixed"), race("R1", "buggy", 20, 100.0, example="seed 7"),
          race("R3", "fixed", 2, 10.0, example="parent completed early (seed 9)")]
@@ -54,8 +55,8 @@ def test_junit_has_one_case_per_gate_and_race_and_failures_carry_value_and_limit
     write_report(failing, tmp_path / "latest")
     root = ET.parse(tmp_path / "latest" / "junit.xml").getroot()
     gates, races = root.findall("testsuite")
-    assert [len(gates.findall("testcase")), len(races.findall("testcase"))] == [6, 3]
-    assert root.get("tests") == "9" and root.get("failures") == "4"
+    assert [len(gates.findall("testcase")), len(races.findall("testcase"))] == [len(GATES), 3]
+    assert root.get("tests") == str(len(GATES) + 3) and root.get("failures") == "4"
     failure = gates.find("testcase[@name='time_to_display.p95 < 500ms']/failure")
     assert failure.get("message") == "measured 700ms, limit 500ms"
     race_failure = races.find("testcase[@name='R3 [fixed]']/failure")
@@ -68,13 +69,13 @@ def test_skipped_gates_are_skipped_cases(tmp_path):
     verdict, _ = write_report(folder, tmp_path / "latest")
     assert verdict.passed
     root = ET.parse(tmp_path / "latest" / "junit.xml").getroot()
-    assert root.get("skipped") == "6" and root.get("failures") == "0"
+    assert root.get("skipped") == str(len(GATES)) and root.get("failures") == "0"
 
 
 def test_markdown_shows_gates_races_and_anomalies(failing, tmp_path):
     write_report(failing, tmp_path / "latest")
     md = (tmp_path / "latest" / "summary.md").read_text()
-    assert md.startswith("## racelab gates — ❌ 3 of 6 gates failed; 1 of 3 races failed")
+    assert md.startswith(f"## racelab gates — ❌ 3 of {len(GATES)} gates failed; 1 of 3 races failed")
     assert "| ❌ | `time_to_display.p95 < 500ms` | 700ms | 500ms |" in md
     assert "| ✅ | `error_rate < 0.1%` |" in md
     assert "| ❌ | R3 | fixed | 20 | 2 |" in md
