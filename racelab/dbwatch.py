@@ -118,6 +118,6 @@ class DatabaseWatch:
                 log.seek(self._log_offset)
                 text = log.read()
             return {"count": text.count(" still waiting for "), "deadlocks_logged": text.count("deadlock detected"),
-                    "longest_ms": longest, "source": f"server log, waits of {LOCK_WAIT_MS} ms or more"}
+                    "longest_ms": longest, "source": "the server log"}
         return {"count": sum(ms >= LOCK_WAIT_MS for ms in sampled), "longest_ms": longest,
-                "source": f"sampled every {self.interval:g} s, missing waits between two samples"}
+                "source": f"samples every {self.interval:g} s, which miss waits between two"}

@@ -62,8 +62,9 @@ def database_metrics(server, records, percentile):
         details["lock_waits"] = {"count": count, "longest_ms": longest, "locked_errors": len(locked),
                                  "source": waits.get("source") or "the app's SQLite connections (BEGIN IMMEDIATE)"}
         metrics["lock_waits_per_hour"] = count * 3600.0 / span
-        sources["lock_waits_per_hour"] = (f"{count} waits in {span:.0f} s ({details['lock_waits']['source']}"
-                                          + (f"; {len(locked)} 'database is locked' errors" if locked else "") + ")")
+        sources["lock_waits_per_hour"] = (f"{count} wait(s) of 100 ms or more in {span:.0f} s, from "
+                                          f"{details['lock_waits']['source']}"
+                                          + (f" ({len(locked)} 'database is locked' errors)" if locked else ""))
         not_measured.pop("lock_waits_per_hour", None)
 
     samples = server.get("samples") or []
@@ -91,7 +92,7 @@ def _commit_timeline(commits, percentile):
     width = max((last - first) / TIMELINE_BUCKETS, 1.0)
     buckets = {}
     for r in commits:
-        buckets.setdefault(int((r["t"] - first) // width), Counter())[round(r["commit_ms"], 1)] += 1
+        buckets.setdefault(min(int((r["t"] - first) // width), TIMELINE_BUCKETS - 1), Counter())[round(r["commit_ms"], 1)] += 1
     return [{"t": first + index * width, "p50": percentile(counts, 0.5), "p95": percentile(counts, 0.95),
              "max": max(counts)} for index, counts in sorted(buckets.items())]
 

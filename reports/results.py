@@ -77,9 +77,11 @@ def load_results(directory):
     races = _read_json(folder / RACES_JSON, res.files)
     res.races = races.get("races", []) if isinstance(races, dict) else (races or [])
     res.explore = races.get("explore", []) if isinstance(races, dict) else []
+    database = database_metrics(_read_json(folder / DATABASE_JSON, res.files),
+                                read_commit_logs(folder / COMMIT_LOG_DIR, res.files), percentile)
     if not res.files:
         raise ResultsError(f"no result files in {folder}: expected Locust's *{STATS} (locust --csv "
-                           f"{folder}/load --csv-full-history), {HEALTH_JSON} or {RACES_JSON}")
+                           f"{folder}/load --csv-full-history), {HEALTH_JSON}, {RACES_JSON} or {DATABASE_JSON}")
     res.failures.sort(key=lambda row: -_num(row.get("Occurrences")))
     res.notices = sorted({n for data in loads for n in data.get("notices", [])})
     res.histograms = _merge_histograms(loads)
@@ -88,8 +90,6 @@ def load_results(directory):
     res.metrics["load"] = load_level(res.history, res.metrics)
     res.metrics["server_time"] = server_times(folder / SERVER_LOG, res.files)
     res.metrics["host_cpu"] = _read_json(folder / HOST_CPU_JSON, res.files)
-    database = database_metrics(_read_json(folder / DATABASE_JSON, res.files),
-                                read_commit_logs(folder / COMMIT_LOG_DIR, res.files), percentile)
     res.metrics["sources"].update(database.pop("sources"))
     res.metrics.update(database)
     return res

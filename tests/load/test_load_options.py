@@ -35,6 +35,8 @@ def test_other_targets_need_an_explicit_allowance():
     ({"run_time": "2h"}, "--run-time 2h is out of bounds"),
     ({"host": "http://127.0.0.1:1", "token": ""}, "needs its API token"),
     ({"host": "http://127.0.0.1:1", "token": "k", "fixes": "none"}, "change the served app only"),
+    ({"db_url": "postgresql://127.0.0.1/x"}, "--db-url names the database of a --host"),
+    ({"host": "http://127.0.0.1:1", "token": "k", "db_url": "sqlite:///x"}, "is not a PostgreSQL URL"),
 ])
 def test_unbounded_or_inconsistent_runs_are_refused_before_anything_starts(options, message, monkeypatch, tmp_path):
     monkeypatch.delenv("RACELAB_TOKEN", raising=False)
