@@ -89,8 +89,8 @@ def _database(results, verdict):
     limit = (connections_gate.limit / 100 * connections["max_connections"]
              if connections_gate and connections else None)
     connection_chart = charts.line_chart(
-        "connections over time (dashed: the gate's share of max_connections)",
-        [(name, CONNECTION_COLORS[i % len(CONNECTION_COLORS)], [(p["t"], p.get(name, 0)) for p in timeline])
+        "connections over time",
+        [(name.removeprefix("racelab "), CONNECTION_COLORS[i % len(CONNECTION_COLORS)], [(p["t"], p.get(name, 0)) for p in timeline])
          for i, name in enumerate(names)], y_unit="", limit=limit, empty="no connection sampled (see the table)")
     return (f"<p class='meta'>{escape(DATABASE_MEANING)}</p><table><tr><th>figure</th><th>measured</th>"
             f"<th>seed plan's target</th></tr>{rows}</table><p></p>"

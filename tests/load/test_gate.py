@@ -46,3 +46,19 @@ def test_the_correctness_gates_pass_with_every_fix_on(tmp_path, served_db):
         assert {"racelab web", "racelab worker"} <= set(summary["metrics"]["database"]["connections"]["peak_by_application"])
     cpu = summary["metrics"]["host_cpu"]  # how busy the load machine was, beside the figures it shaped
     assert cpu["cores"] >= 1 and 0 < cpu["busy_pct"] <= 100 and cpu["app_here"], cpu
+
+
+def test_an_app_racelab_did_not_serve_gets_its_database_watched_from_outside(tmp_path, served_db):
+    if served_db != "postgres":
+        pytest.skip("--db-url watches a PostgreSQL (run with --race-db postgres)")
+    from racelab.serving import served_app
+
+    with served_app(workers=1, web_workers=1) as app:
+        load_and_report(scenario="uploads", users=2, run_time="6s", host=app.url, token=app.token,
+                        db_url=app.database_url, think_time="0.5-1", out=tmp_path)
+    gates = {gate["key"]: gate for gate in json.loads((tmp_path / "summary.json").read_text())["gates"]}
+
+    assert gates["connections_peak_pct"]["status"] == gates["deadlocks"]["status"] == "pass"
+    assert gates["lock_waits_per_hour"]["source"].endswith("which miss waits between two")  # no server log here
+    assert gates["commit_p95_ms"]["status"] == "skipped"
+    assert "RACELAB_COMMIT_LOG" in gates["commit_p95_ms"]["source"]  # what to do to measure it
