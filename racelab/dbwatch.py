@@ -36,6 +36,10 @@ _WAITS = ("SELECT pid, extract(epoch FROM now() - waitstart) * 1000 FROM pg_lock
 _DEADLOCKS = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
 
 
+class WatchError(RuntimeError):
+    """The database to watch cannot be reached; the message says what to check."""
+
+
 class DatabaseWatch:
     """Sample the database at ``url`` into ``results/database.json`` while the ``with`` block runs.
 
@@ -61,8 +65,13 @@ class DatabaseWatch:
         if self.vendor == "postgresql":
             from racelab.harness.services import postgres_driver
 
-            self._connection = postgres_driver().connect(self.url, application_name="racelab watch",
-                                                         connect_timeout=5)
+            driver = postgres_driver()
+            try:
+                self._connection = driver.connect(self.url, application_name="racelab watch", connect_timeout=5)
+            except driver.Error as exc:
+                raise WatchError(f"cannot watch the database {self.url}: {' '.join(str(exc).split())} — check the URL, that "
+                                 "the server is up and that this user may log in (pg_monitor sees every "
+                                 "connection).") from None
             self._connection.autocommit = True
             self.data.update(max_connections=int(self._query("SHOW max_connections")[0][0]), samples=[],
                              deadlocks={"before": self._deadlocks()}, threshold_ms=LOCK_WAIT_MS)

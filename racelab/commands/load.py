@@ -11,6 +11,7 @@ For more load than one machine gives, run Locust itself in master/worker mode:
 ``locust -f locustfiles/ --worker --master-host HOST`` on each worker machine
 (``RACELAB_TOKEN`` set on each); then ``python -m reports --results DIR``.
 """
+from racelab.dbwatch import WatchError
 from racelab.loadrun import SCENARIOS, LoadError, load_and_report
 from racelab.serving import DB_CHOICES
 
@@ -43,7 +44,7 @@ def run(args):
             host=args.host, token=args.token, inject=args.inject, fixes=args.fixes, db=args.db, workers=args.workers,
             processes=args.processes, out=args.out, allow_remote_host=args.allow_remote_host,
             think_time=args.think_time, db_url=args.db_url)
-    except LoadError as exc:
+    except (LoadError, WatchError) as exc:
         print(f"racelab load: {exc}")
         return 2
     return code

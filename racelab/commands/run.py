@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from racelab.commands import explore, races
+from racelab.dbwatch import WatchError
 from racelab.loadrun import LoadError, load_and_report
 
 
@@ -39,7 +40,7 @@ def run(args):
     try:
         load_code, headline = load_and_report(scenario="all", users=args.users, run_time=args.run_time, db=args.db,
                                               think_time=args.think_time, races_json=races_json, out=args.out)
-    except LoadError as exc:
+    except (LoadError, WatchError) as exc:
         print(f"racelab run: {exc}")
         return 2
     print(f"\nracelab run: {headline}\n  open {Path(args.out).resolve() / 'report.html'}")

@@ -6,6 +6,7 @@ import sys
 import psutil
 import pytest
 
+from racelab.dbwatch import WatchError
 from racelab.loadrun import LoadError, check_host, load_and_report, locust_command, seconds
 
 
@@ -42,6 +43,12 @@ def test_unbounded_or_inconsistent_runs_are_refused_before_anything_starts(optio
     monkeypatch.delenv("RACELAB_TOKEN", raising=False)
     with pytest.raises(LoadError, match=message):
         load_and_report(out=tmp_path, **options)
+
+
+def test_a_database_that_cannot_be_watched_is_named_before_any_load(tmp_path):
+    with pytest.raises(WatchError, match="cannot watch the database postgresql://127.0.0.1:1/app: .* — check the URL"):
+        load_and_report(host="http://127.0.0.1:1", token="k", db_url="postgresql://127.0.0.1:1/app", out=tmp_path)
+    assert not (tmp_path / "results" / "load_stats.csv").exists()
 
 
 def test_an_unknown_scenario_lists_the_known_ones(tmp_path):
