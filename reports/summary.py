@@ -107,6 +107,10 @@ DATABASE_MEANING = ("Commit durations and SQLite's lock waits are timed in the a
                     "PostgreSQL's lock waits and connections come from the server during the run.")
 
 
+def _per_hour(rate):
+    return f"{rate:,.0f}/h" if rate >= 10 else f"{rate:.2g}/h"
+
+
 def database_rows(metrics):
     """Return ``[(figure, measured, seed plan's target)]`` for the report's database table; ``[]`` without data."""
     details = metrics.get("database") or {}
@@ -118,7 +122,7 @@ def database_rows(metrics):
         rows.append(("deadlocks", str(metrics["deadlocks"]), "0 (rollback above 10/hour)"))
     if waits := details.get("lock_waits"):
         locked = f", {waits['locked_errors']} 'database is locked'" if waits.get("locked_errors") else ""
-        rows.append(("lock waits of 100 ms or more", f"{waits['count']} ({metrics['lock_waits_per_hour']:.3g}/h), "
+        rows.append(("lock waits of 100 ms or more", f"{waits['count']} ({_per_hour(metrics['lock_waits_per_hour'])}), "
                      f"longest {waits['longest_ms']:g} ms{locked}", "< 5 locks/hour"))
     if connections := details.get("connections"):
         apps = ", ".join(f"{name} {count}" for name, count in connections["peak_by_application"].items())
