@@ -3,11 +3,12 @@ from django.conf import settings
 from django.shortcuts import get_object_or_404
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from label_studio.data_import import services
+from label_studio.data_import.json_body import ImportJSONParser
 from label_studio.data_import.models import ProjectImport
 from label_studio.data_import.multipart import ImportMultiPartParser
 from label_studio.data_import.parsers import BadImport, check_size
@@ -30,7 +31,7 @@ def read_import_request(request):
             check_size(uploaded.name, uploaded.size)
             uploads.append(services.Upload(name=uploaded.name, content=uploaded.read()))
     body_tasks = None
-    if not uploads and isinstance(request.data, (list, dict)) and not hasattr(request.data, "getlist"):
+    if not uploads and not hasattr(request.data, "getlist"):  # a JSON body; a scalar is one (bad) task
         body_tasks = request.data if isinstance(request.data, list) else [request.data]
     return uploads, body_tasks
 
@@ -53,7 +54,7 @@ class ImportAPI(APIView):
     ``commit_to_project`` is not supported: every import commits its tasks (there is no ``reimport``).
     """
 
-    parser_classes = [JSONParser, ImportMultiPartParser, FormParser]
+    parser_classes = [ImportJSONParser, ImportMultiPartParser, FormParser]
 
     def post(self, request, pk):
         project = user_project(request, pk)
@@ -67,8 +68,7 @@ class ImportAPI(APIView):
             return Response(services.sync_import(project, request.user, uploads, body_tasks, return_task_ids),
                             status=status.HTTP_201_CREATED)
         except BadImport as exc:
-            return Response({"detail": str(exc), "file": exc.file_name, "problem": exc.problem},
-                            status=status.HTTP_400_BAD_REQUEST)
+            return Response(exc.response_data(), status=status.HTTP_400_BAD_REQUEST)
 
 
 class ProjectImportAPI(APIView):

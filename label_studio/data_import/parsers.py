@@ -1,17 +1,24 @@
 """Turn uploaded bytes into task dicts, or say precisely what is wrong with them.
 
 Every failure is a :class:`BadImport` that names the file and the problem and
-tells the user what to do; parsing never writes to the database.
+tells the user what to do; parsing never writes to the database. Files and
+JSON request bodies go through the same checks (:func:`load_json`,
+:func:`check_tasks`), so one limit holds for both.
 """
+import codecs
 import csv
 import io
 import json
+import math
 import os
+import sys
 import unicodedata
+from functools import partial
 
 from django.conf import settings
 
 TABULAR = {".csv": ",", ".tsv": "\t"}
+BODY = "the request body"  # how messages name a JSON body, as they name a file by its quoted name
 SUPPORTED_FORMATS = (".json", ".jsonl", ".csv", ".tsv", ".txt", ".pdf")
 
 
@@ -21,6 +28,10 @@ class BadImport(Exception):
     def __init__(self, file_name, problem, hint=""):
         self.file_name, self.problem, self.hint = file_name, problem, hint
         super().__init__(f"{file_name}: {problem}" + (f" {hint}" if hint else ""))
+
+    def response_data(self):
+        """Return the body of the import API's 400: ``detail`` (the whole message), ``file`` and ``problem``."""
+        return {"detail": str(self), "file": self.file_name, "problem": self.problem}
 
 
 def display_name(name):
@@ -64,14 +75,11 @@ def parse_tasks(name, content):
     """Return the task dicts in ``content`` (bytes of a non-PDF file called ``name``)."""
     shown = display_name(name)
     extension = os.path.splitext(name)[1].lower()
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BadImport(shown, f"the file is not UTF-8 text (byte {exc.start}).", "Save it as UTF-8 and upload it again.")
+    text = decode_text(shown, content)
     if extension == ".json":
         tasks = _json_tasks(shown, text)
     elif extension == ".jsonl":
-        tasks = [_json_value(shown, line, f"line {number}") for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+        tasks = [load_json(shown, line, f"line {number}") for number, line in enumerate(text.splitlines(), 1) if line.strip()]
     elif extension in TABULAR:
         tasks = _tabular_tasks(shown, text, TABULAR[extension])
     else:
@@ -79,8 +87,27 @@ def parse_tasks(name, content):
     return check_tasks(shown, tasks)
 
 
+def decode_text(shown, content):
+    """Return ``content`` as text (UTF-8, a leading BOM dropped), or raise BadImport naming the first bad byte."""
+    bom = len(codecs.BOM_UTF8) if content.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return content[bom:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        start = bom + exc.start
+    try:  # the three bytes of a UTF-16 surrogate, as CESU-8 and WTF-8 write them: not UTF-8
+        surrogate = content[start:start + 3].decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        raise BadImport(shown, f"the content is not UTF-8 text (byte {start}).", "Save it as UTF-8 and upload it again.")
+    raise BadImport(shown, f"the content contains a lone surrogate {_escaped(surrogate)} (byte {start}), which is not text.",
+                    "Save it as UTF-8 and upload it again.")
+
+
 def check_tasks(shown, tasks):
-    """Return ``tasks`` normalised to ``{"data": …}`` dicts, or raise BadImport."""
+    """Return ``tasks`` normalised to ``{"data": …}`` dicts, or raise BadImport.
+
+    Besides the shape, every key and value must be storable as JSON in any
+    database: no NUL character, no lone surrogate, no infinite number.
+    """
     if not tasks:
         raise BadImport(shown, "the file holds no tasks.", "Upload a file with at least one task.")
     if len(tasks) > settings.IMPORT_MAX_TASKS:
@@ -94,29 +121,76 @@ def check_tasks(shown, tasks):
             raise BadImport(shown, f"task {number} is not a non-empty JSON object.", "Each task must be an object of fields.")
         if "data" in task and not isinstance(task["data"], dict):
             raise BadImport(shown, f"task {number} has a 'data' that is not an object.", "Make 'data' an object of fields.")
+        _check_values(shown, number, task)
         normalised.append(task if "data" in task else {"data": task})
     return normalised
 
 
-def _json_value(shown, text, where):
+def _check_values(shown, number, task):
+    """Raise BadImport for a key or value of ``task`` that no JSON column can store, iteratively."""
+    stack = [task]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                raise BadImport(shown, f"task {number} contains a NUL character (\\u0000), which cannot be stored.",
+                                "Remove the NUL characters and upload it again.")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise BadImport(shown, f"task {number} contains a lone surrogate {_escaped(item[exc.start])}, which is "
+                                "not text.", "Write the character itself, or a \\ud83d\\ude00-style pair, and upload it again.")
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise BadImport(shown, f"task {number} holds a number out of range (JSON numbers stop near 1.8e308).",
+                            "Send such a number as a string.")
+
+
+def _escaped(char):
+    return char.encode("unicode_escape").decode()
+
+
+def load_json(shown, text, where="the top level"):
+    """Return the JSON value in ``text`` (from a file or a request body), or raise BadImport.
+
+    Refused beyond invalid JSON: ``NaN`` and ``±Infinity`` (Python reads them,
+    JSON has no such values), integers of more digits than Python converts
+    (``sys.get_int_max_str_digits()``), and nesting deeper than the
+    ``IMPORT_MAX_JSON_DEPTH`` setting, for a file and a body alike.
+    """
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=partial(_constant, shown), parse_int=partial(_integer, shown))
     except RecursionError:
-        value = None
-        depth = settings.IMPORT_MAX_JSON_DEPTH + 1
+        value = None  # deeper than Python's recursion limit, so deeper than any sane depth limit
     except json.JSONDecodeError as exc:
         raise BadImport(shown, f"invalid JSON at {where}, line {exc.lineno} column {exc.colno}: {exc.msg}.",
                         "Fix the JSON and upload it again.")
     else:
-        depth = _depth(value)
-    if depth > settings.IMPORT_MAX_JSON_DEPTH:
-        raise BadImport(shown, f"JSON nested deeper than {settings.IMPORT_MAX_JSON_DEPTH} levels.",
-                        "Flatten the data (the limit is the IMPORT_MAX_JSON_DEPTH setting).")
-    return value
+        if _depth(value) <= settings.IMPORT_MAX_JSON_DEPTH:
+            return value
+    raise BadImport(shown, f"JSON nested deeper than {settings.IMPORT_MAX_JSON_DEPTH} levels.",
+                    "Flatten the data (the limit is the IMPORT_MAX_JSON_DEPTH setting).")
+
+
+def _constant(shown, name):
+    raise BadImport(shown, f"{name} is not valid JSON.", "Write null or a string instead, and upload it again.")
+
+
+def _integer(shown, digits):
+    limit = sys.get_int_max_str_digits()
+    count = len(digits.lstrip("-"))
+    if limit and count > limit:
+        raise BadImport(shown, f"an integer of {count} digits is too large (the limit is {limit} digits).",
+                        "Send such a number as a string.")
+    return int(digits)
 
 
 def _json_tasks(shown, text):
-    value = _json_value(shown, text, "the top level")
+    value = load_json(shown, text)
     return value if isinstance(value, list) else [value]
 
 

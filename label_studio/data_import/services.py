@@ -30,7 +30,7 @@ from label_studio.core.jobs import job, redis_configured, start_job_async_or_syn
 from racelab import race_point
 from label_studio.data_import.models import FileUpload, ProjectImport
 from label_studio.data_import.parsers import (
-    BadImport, check_file_name, check_size, check_tasks, display_name, page_text, parse_tasks, pdf_pages,
+    BODY, BadImport, check_file_name, check_size, check_tasks, display_name, page_text, parse_tasks, pdf_pages,
     single_page_pdf,
 )
 from label_studio.projects.models import Project
@@ -124,7 +124,7 @@ def parse_uploads(uploads, body_tasks=None):
                 parsed.data_columns.update(task["data"])
         parsed.found_formats[extension] = parsed.found_formats.get(extension, 0) + 1
     if body_tasks is not None:
-        tasks = check_tasks("the request body", body_tasks)
+        tasks = check_tasks(BODY, body_tasks)
         parsed.tasks_by_upload.append((None, tasks))
         for task in tasks:
             parsed.data_columns.update(task["data"])
@@ -183,7 +183,7 @@ def start_async_import(project, user, uploads, body_tasks=None):
         check_file_name(upload.name)
         check_size(upload.name, len(upload.content))
     if body_tasks is not None:
-        body_tasks = check_tasks("the request body", body_tasks)
+        body_tasks = check_tasks(BODY, body_tasks)
     if not uploads and body_tasks is None:
         raise BadImport("the request", "no files and no tasks were sent.", "Attach files as 'file' or post a JSON list of tasks.")
     stored = []
