@@ -14,8 +14,15 @@ from django.db.models import Count, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 
 
+# Truncate rather than refuse: upstream imports any name a browser sends, and users see original_name, not this.
+STORED_NAME_MAX_BYTES = 200  # file systems allow 255 bytes; Django may add "_" and 7 characters to a taken name
+
+
 def upload_path(instance, filename):
-    return f"upload/{instance.project_id}/{filename}"
+    """Return where ``filename`` is stored: cut to ``STORED_NAME_MAX_BYTES`` of UTF-8, its extension kept."""
+    stem, extension = os.path.splitext(filename)
+    stem = stem.encode()[:STORED_NAME_MAX_BYTES - len(extension.encode())].decode("utf-8", "ignore")
+    return f"upload/{instance.project_id}/{stem}{extension}"
 
 
 class FileUploadQuerySet(models.QuerySet):
