@@ -47,6 +47,9 @@ def check_file_name(name):
         raise BadImport("(unnamed file)", "the upload has no file name.", "Send the file with its name.")
     if any(unicodedata.category(ch)[0] == "C" for ch in name):
         raise BadImport(shown, "the file name contains control characters.", "Rename the file and upload it again.")
+    if "\ufffd" in name:  # U+FFFD: what decoding left of bytes that were not UTF-8, e.g. filename*=UTF-8''%FF
+        raise BadImport(shown, "the file name is not UTF-8 text (it holds U+FFFD, the replacement character).",
+                        "Rename the file, or have the client send its name as UTF-8, and upload it again.")
     if "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
         raise BadImport(shown, "the file name is a path, not a plain name.", "Upload the file under its plain name.")
     if len(name) > 200:

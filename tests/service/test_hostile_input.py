@@ -35,7 +35,7 @@ class Case:
     sent_as: str  # "file" (multipart, next to a good file), "lone file" (multipart, alone) or "body" (raw JSON)
     content: bytes
     problem: str  # a fragment of the message that states the problem
-    name: bytes = b""  # the file name as sent (a file's name is named in the message; a body is "the request body")
+    name: bytes = b""  # the name as sent, or b"*=…" for RFC 2231's filename*=… (a body is "the request body")
     shown: str = ""  # how the message names it (default: the name, quoted)
     modes: tuple = ("false",)  # ?async= values: content in files is only refused in the request when sync
 
@@ -85,6 +85,8 @@ CASES = [
     Case("100k-deep-object-body", "body", b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "nested deeper than 64 levels",
          modes=BODY_MODES),
     # Not JSON at all, as a body.
+    Case("string-body", "body", b'"just text"', "task 1 is not a non-empty JSON object", modes=BODY_MODES),
+    Case("null-body", "body", b"null", "task 1 is not a non-empty JSON object", modes=BODY_MODES),
     Case("broken-body", "body", b'[{"text": 1},', "invalid JSON", modes=BODY_MODES),
     Case("raw-nul-body", "body", b'[{"text": "a\x00b"}]', "invalid JSON", modes=BODY_MODES),
     Case("latin1-body", "body", '[{"text": "caf\xe9"}]'.encode("latin-1"), "not UTF-8", modes=BODY_MODES),
@@ -93,6 +95,8 @@ CASES = [
          "\\xff\\xfe.json", modes=BODY_MODES),
     Case("ff-fe-name-next-to-a-good-file", "file", b'[{"a": 1}]', "the file name is not UTF-8 text", b"\xff\xfe.json",
          "\\xff\\xfe.json", modes=BODY_MODES),
+    Case("bad-utf8-rfc2231-name", "file", b'[{"a": 1}]', "the file name is not UTF-8 text", b"*=UTF-8''%FF%FE.json",
+         "\ufffd\ufffd.json", modes=BODY_MODES),
     Case("latin1-name", "file", b"text\nx\n", "the file name is not UTF-8 text", "caf\xe9.csv".encode("latin-1"),
          "caf\\xe9.csv", modes=BODY_MODES),
 ]
@@ -102,8 +106,9 @@ def multipart(*files):
     """Encode ``(name bytes, content bytes)`` pairs as multipart/form-data, names byte for byte."""
     boundary, parts = b"racelabboundary", []
     for name, content in files:
-        parts.append(b"--" + boundary + b'\r\nContent-Disposition: form-data; name="file"; filename="' + name
-                     + b'"\r\nContent-Type: application/octet-stream\r\n\r\n' + content + b"\r\n")
+        filename = b"filename" + name if name.startswith(b"*=") else b'filename="' + name + b'"'
+        parts.append(b"--" + boundary + b'\r\nContent-Disposition: form-data; name="file"; ' + filename
+                     + b"\r\nContent-Type: application/octet-stream\r\n\r\n" + content + b"\r\n")
     return b"".join(parts) + b"--" + boundary + b"--\r\n", "multipart/form-data; boundary=racelabboundary"
 
 
@@ -140,6 +145,22 @@ def test_hostile_input_is_a_400_naming_it_and_the_problem_and_leaves_nothing(api
     assert shown in detail, detail
     assert case.problem in detail, detail
     assert not [word for word in SQL_OR_TRACE if word in text], text
+    assert state() == before
+
+
+@pytest.mark.parametrize("shift", range(-8, 130, 6))
+def test_a_name_that_is_not_utf8_is_found_where_the_request_is_read_in_two_chunks(api, project, shift):
+    """Django reads the body 64 KiB at a time: put the second part's headers across that boundary."""
+    prefix = multipart((b"good.csv", b""))[0].split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+    content = b"text\n" + b"x" * (65536 - shift - len(prefix) - 2 - 5)
+    body, content_type = multipart((b"good.csv", content), (b"\xff\xfe.json", b'[{"a": 1}]'))
+    assert body.index(b"--racelabboundary", 1) == 65536 - shift
+    before = state()
+
+    response = api.generic("POST", f"/api/projects/{project.id}/import", body, content_type)
+
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["detail"].startswith("'\\xff\\xfe.json': the file name is not UTF-8 text.")
     assert state() == before
 
 
