@@ -263,3 +263,23 @@ def utf8(text):
     except UnicodeEncodeError:
         return False
     return True
+
+
+ASYNC_CONTENT = [(case.name, case.content, case.problem) for case in CASES
+                 if case.sent_as == "file" and case.id.startswith(("nul-", "surrogate-", "nan-", "5000-", "overflowing-"))]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("name, content, problem", ASYNC_CONTENT, ids=[case[0].decode() for case in ASYNC_CONTENT])
+def test_async_content_errors_fail_the_file_with_the_message_not_sql(api, project, name, content, problem):
+    """Async, content is only read by the job (upstream's 201, then a failed import): its error is the 400's message."""
+    response = api.generic("POST", f"/api/projects/{project.id}/import?async=true", *multipart((name, content)))
+
+    assert response.status_code == 201, response.content
+    polled = api.get(response.json()["poll_url"]).json()
+    [upload] = api.get(f"/api/projects/{project.id}/file-uploads").json()
+    assert (polled["status"], upload["status"], polled["task_count"]) == ("failed", "failed", 0)
+    for message in (polled["error"], upload["error_message"]):
+        assert f"'{name.decode()}'" in message and problem in message, message
+        assert not [word for word in SQL_OR_TRACE if word in message], message
+    assert not Task.objects.exists()
