@@ -3,7 +3,8 @@
 Each case is sent as a multipart file (next to a good file, which must not be
 imported either) or as a raw JSON body; body and name cases also go through
 ``?async=true``, where they are refused in the request too. Async *file content*
-errors are refused later by the job, by design, and are not in this corpus.
+is only read by the job, as upstream does: those cases get a 201 and a failed
+import whose error is the same message (the last test).
 """
 import json
 import os
