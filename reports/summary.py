@@ -123,7 +123,7 @@ def database_rows(metrics):
     if waits := details.get("lock_waits"):
         locked = f", {waits['locked_errors']} 'database is locked'" if waits.get("locked_errors") else ""
         rows.append(("lock waits of 100 ms or more", f"{waits['count']} ({_per_hour(metrics['lock_waits_per_hour'])}), "
-                     f"longest {waits['longest_ms']:g} ms{locked}", "< 5 locks/hour"))
+                     f"longest {waits['longest_ms']:.0f} ms{locked}", "< 5 locks/hour"))
     if connections := details.get("connections"):
         apps = ", ".join(f"{name} {count}" for name, count in connections["peak_by_application"].items())
         rows.append(("connections", f"peak {connections['peak']} ({metrics['connections_peak_pct']:.3g} %), mean "
