@@ -50,7 +50,7 @@ def database_metrics(server, records, percentile):
     deadlocks = server.get("deadlocks") or {}
     waits = server.get("lock_waits") or {}
     if "after" in deadlocks or "deadlocks_logged" in waits:
-        counted = deadlocks.get("after", deadlocks.get("before", 0)) - deadlocks.get("before", 0)
+        counted = deadlocks["after"] - deadlocks.get("before", 0) if "after" in deadlocks else 0
         metrics["deadlocks"] = max(counted, waits.get("deadlocks_logged", 0))
         sources["deadlocks"] = "pg_stat_database" + (" and the server log" if "deadlocks_logged" in waits else "")
 
