@@ -1,6 +1,10 @@
 """The import API: thin views over :mod:`label_studio.data_import.services`."""
+import hashlib
+
 from django.conf import settings
 from django.shortcuts import get_object_or_404
+from django.utils.decorators import method_decorator
+from django.views.decorators.http import condition
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser
@@ -71,26 +75,79 @@ class ImportAPI(APIView):
             return Response(exc.response_data(), status=status.HTTP_400_BAD_REQUEST)
 
 
-class ProjectImportAPI(APIView):
-    """``GET /api/projects/{id}/imports/{pk}``: an async import's status and counts."""
+def owned_imports(user):
+    """Return the async imports of the projects ``user`` owns, without their posted ``tasks``."""
+    return ProjectImport.objects.filter(project__in=Project.objects.for_user(user)).defer("tasks")
 
+
+def version_tag(values):
+    """Return a short ETag value for ``values``, a tuple of what a response shows that can change."""
+    return hashlib.blake2b(repr(values).encode(), digest_size=12).hexdigest()
+
+
+def import_etag(request, pk, import_pk):
+    """Return the ETag of an import's status response from one indexed query; None when there is no such import.
+
+    Every write that changes what the response shows moves its status, a
+    counter, ``finished_at`` or ``updated_at`` (its totals, formats and error
+    are written with its final status). Read before the response is built, so
+    a response is never older than its ETag: a change in between only costs
+    the next poll a 200, never a stale 304.
+    """
+    stamp = owned_imports(request.user).filter(project_id=pk, pk=import_pk).values_list(
+        "status", "task_count", "annotation_count", "prediction_count", "finished_at", "updated_at").first()
+    return None if stamp is None else version_tag(stamp)
+
+
+def file_uploads_etag(request, pk):
+    """Return the ETag of a file-upload list from one query; None when the project or ``ids`` is not the user's.
+
+    It covers what :func:`~label_studio.data_import.services.file_upload_versions`
+    does — every field of the listing that can change after a file upload is
+    created — without building a row of the response.
+    """
+    project = Project.objects.for_user(request.user).filter(pk=pk).first()
+    ids = listed_ids(request)
+    if project is None or ids is False:
+        return None
+    return version_tag(tuple(services.file_upload_versions(project, ids)))
+
+
+def listed_ids(request):
+    """Return the ``?ids=[1,2]`` of a file-upload list request, None without it, False when it is not a list of ids."""
+    ids = request.query_params.get("ids")
+    if ids is None:
+        return None
+    try:
+        return [int(part) for part in ids.strip("[] ").split(",") if part.strip()]
+    except ValueError:
+        return False
+
+
+class ProjectImportAPI(APIView):
+    """``GET /api/projects/{id}/imports/{pk}``: an async import's status and counts.
+
+    Polled often, so it answers ``If-None-Match`` with its ETag by a 304 and no body.
+    """
+
+    @method_decorator(condition(etag_func=import_etag))
     def get(self, request, pk, import_pk):
-        # One query, polled often: the import, only within a project the user owns (else 404, as user_project).
-        owned = ProjectImport.objects.filter(project__in=Project.objects.for_user(request.user)).defer("tasks")
-        project_import = get_object_or_404(owned, project_id=pk, pk=import_pk)
+        # One query: the import, only within a project the user owns (else 404, as user_project).
+        project_import = get_object_or_404(owned_imports(request.user), project_id=pk, pk=import_pk)
         return Response(ProjectImportSerializer(project_import).data)
 
 
 class FileUploadListAPI(APIView):
-    """``GET /api/projects/{id}/file-uploads[?ids=[1,2]]``: file uploads with counts computed in the query."""
+    """``GET /api/projects/{id}/file-uploads[?ids=[1,2]]``: file uploads with counts computed in the query.
 
+    Answers ``If-None-Match`` with its ETag by a 304 and no body, as the import status does.
+    """
+
+    @method_decorator(condition(etag_func=file_uploads_etag))
     def get(self, request, pk):
         project = user_project(request, pk)
-        ids = request.query_params.get("ids")
-        if ids is not None:
-            try:
-                ids = [int(part) for part in ids.strip("[] ").split(",") if part.strip()]
-            except ValueError:
-                raise ValidationError({"detail": f"ids={ids!r} is not a list of ids; use ids=[1,2,3]."})
+        ids = listed_ids(request)
+        if ids is False:
+            raise ValidationError({"detail": f"ids={request.query_params['ids']!r} is not a list of ids; use ids=[1,2,3]."})
         uploads = services.file_uploads_for_listing(project, ids)
         return Response(FileUploadSerializer(uploads, many=True).data)
