@@ -23,6 +23,7 @@ from racelab.locustfiles._watch import watching
 # Seconds between reads while waiting: every 100 ms for the first two seconds (time-to-display is
 # measured to within a tenth of a second, well inside its 500 ms gate), then every half second.
 POLL_FAST, POLL_FAST_FOR, POLL_SLOW = 0.1, 2.0, 0.5
+VALIDATORS_KEPT = 64  # ETags a user keeps (the reads of its last few imports), so a long run's memory stays flat
 
 
 def poll_delay(waited):
@@ -72,6 +73,7 @@ class ImportUser(FastHttpUser):
         self.racelab_target = probe_target(self)
         self.ledger = open_ledger(self)
         self.known_uploads = set()  # file uploads of earlier imports: the watcher leaves them alone
+        self.validators = {}  # (path, query) -> (ETag, JSON) of the last 200 that carried an ETag
 
     def wait_time(self):
         """Pause between imports: ``--think-time`` if given, else the scenario's own ``pause``."""
@@ -198,12 +200,8 @@ class ImportUser(FastHttpUser):
             poll = f"/api/projects/{self.ledger.project_id}/imports/{body.get('import')}"
         deadline, since, state = started + self.settings.import_deadline, time.monotonic(), {}
         while True:
-            with self.client.get(poll, name="/api/projects/[id]/imports/[id]", catch_response=True) as resp:
-                if resp.status_code == 200:
-                    state = resp.json()
-                    resp.success()
-                else:
-                    resp.failure(f"polling the import answered {resp.status_code}: {resp.text[:200]}")
+            polled = self._get_json(poll, "/api/projects/[id]/imports/[id]", what="polling the import ")
+            state = polled if isinstance(polled, dict) else state
             status = state.get("status")
             if status == "completed":
                 self.obs.count("jobs_completed")
@@ -299,16 +297,36 @@ class ImportUser(FastHttpUser):
         tasks = self._get_json("/api/tasks", "/api/tasks", params={"project": self.ledger.project_id, "page_size": 1})
         return tasks.get("total") if isinstance(tasks, dict) else None
 
-    def _get_json(self, path, name, params=None):
-        with self.client.get(path, name=name, params=params, catch_response=True) as resp:
+    def _get_json(self, path, name, params=None, what=""):
+        """GET ``path`` and return its JSON, or ``None`` (recorded as a failure); a 304 returns the last JSON again.
+
+        The cheapest read the target offers: where it sent an ETag for this
+        path and query, the read sends it back as ``If-None-Match`` and a 304
+        means "unchanged" (counted as ``not_modified``). A target that sends no
+        ETag, upstream Label Studio among them, gets plain reads.
+        """
+        key = (path, tuple(sorted((params or {}).items())))
+        etag, last = self.validators.get(key, (None, None))
+        headers = {"If-None-Match": etag} if etag else {}
+        with self.client.get(path, name=name, params=params, headers=headers, catch_response=True) as resp:
+            if resp.status_code == 304 and etag:
+                resp.success()
+                self.obs.count("not_modified")
+                return last
             if resp.status_code != 200:
-                resp.failure(f"answered {resp.status_code}: {resp.text[:200]}")
+                resp.failure(f"{what}answered {resp.status_code}: {resp.text[:200]}")
                 return None
             try:
-                return resp.json()
+                body = resp.json()
             except ValueError:
                 resp.failure(f"answered non-JSON: {resp.text[:200]}")
                 return None
+            if resp.headers.get("ETag"):
+                self.validators.pop(key, None)
+                self.validators[key] = (resp.headers["ETag"], body)
+                if len(self.validators) > VALIDATORS_KEPT:
+                    del self.validators[next(iter(self.validators))]  # the least recently stored
+            return body
 
     def _count_check(self, findings, reported_wrong):
         self.obs.count("checks")

@@ -83,6 +83,7 @@ def _main(spec):
             "statuses": dict(obs.statuses),
             "notices": obs.notices,
             "auth_headers": sorted({auth for _, _, auth in server.state.requests}),
+            "revalidations": server.state.revalidations,
             "project_totals": [p["task_number"] for p in server.state.projects.values()],
             "shared_ledger": len({id(u.ledger) for u in users}) == 1,
         }

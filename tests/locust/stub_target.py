@@ -8,6 +8,7 @@ attributes on :class:`StubState`, read at request time.
 """
 import email.parser
 import email.policy
+import hashlib
 import itertools
 import json
 import threading
@@ -32,10 +33,14 @@ class StubState:
     fault_every: int = 1            # count faults hit only file uploads whose id is a multiple of this
     sync_delay: float = 0.0         # a sync import holds its response this long, its tasks not yet in…
     late_status: str = "processing"  # …while its file upload shows this status ("completed": the R1 bug)
+    in_progress_polls: int = 0      # an async import's first this many polls show "in_progress"
+    etags: bool = False             # import status and file-upload list send ETags and answer If-None-Match
+    stale_etags: bool = False       # …with one ETag for every answer: a 304 that hides every change
     projects: dict = field(default_factory=dict)
     uploads: dict = field(default_factory=dict)
     imports: dict = field(default_factory=dict)
     requests: list = field(default_factory=list)
+    revalidations: list = field(default_factory=list)  # (path, answered status) of each read with If-None-Match
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
 
@@ -71,6 +76,26 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _send_current(self, body):
+        """Send ``body``, or a 304 when ETags are on and the reader's ``If-None-Match`` is its ETag."""
+        sent = self.headers.get("If-None-Match")
+        if not self.state.etags:
+            if sent:
+                self.state.revalidations.append((urlparse(self.path).path, 200))
+            return self._send(200, body)
+        etag = '"stale"' if self.state.stale_etags else f'"{hashlib.md5(json.dumps(body).encode()).hexdigest()}"'
+        status = 304 if sent == etag else 200
+        if sent:
+            self.state.revalidations.append((urlparse(self.path).path, status))
+        data = b"" if status == 304 else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("ETag", etag)
+        if status == 200:
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _route(self):
         url = urlparse(self.path)
         self.state.requests.append((self.command, url.path, self.headers.get("Authorization")))
@@ -85,15 +110,16 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, st.projects[int(parts[2])])
         if len(parts) == 5 and parts[3] == "imports":
             state = dict(st.imports[int(parts[4])])
-            if st.async_never_completes:
+            if st.async_never_completes or st.in_progress_polls:
                 state["status"] = "in_progress"
-            return self._send(200, state)
+                st.in_progress_polls = max(0, st.in_progress_polls - 1)
+            return self._send_current(state)
         if len(parts) == 4 and parts[3] == "file-uploads":
             ids = json.loads(query["ids"][0]) if "ids" in query else None
             rows = [self._row(u) for u in st.uploads.values()
                     if u["project"] == int(parts[2]) and (ids is None or u["id"] in ids)]
             st.processing_reads = max(0, st.processing_reads - 1)
-            return self._send(200, rows)
+            return self._send_current(rows)
         self._send(404, {"detail": "no such path in the stub"})
 
     def _row(self, upload):

@@ -133,3 +133,29 @@ def test_mixed_and_batch_tasks_run_clean_on_a_correct_target():
 def test_missing_token_says_where_to_set_it():
     out = drive({"unset": ["RACELAB_TOKEN"]})
     assert "RACELAB_TOKEN" in out["start_error"] and "--racelab-token" in out["start_error"]
+
+
+def test_polls_revalidate_with_the_last_etag_and_take_304_as_unchanged():
+    out = drive({"env": {"RACELAB_ASYNC_RATIO": "1", "RACELAB_IMPORT_DEADLINE": "5", "RACELAB_WATCH_RATIO": "0"},
+                 "state": {"etags": True, "in_progress_polls": 3, "processing_reads": 2},
+                 "steps": [["file", "csv", 4]]})
+    assert out["results"] == [True] and out["http_failures"] == []
+    assert [name for name, _ in out["anomalies"]] == ["status_not_final"]  # the stub's processing_reads
+    polls = [status for path, status in out["revalidations"] if "/imports/" in path]
+    assert polls == [304, 304, 200]  # in_progress twice unchanged, then completed
+    assert [status for path, status in out["revalidations"] if path.endswith("/file-uploads")] == [304, 200]
+    assert out["counters"]["not_modified"] == 3 and out["counters"]["jobs_completed"] == 1
+
+
+def test_a_target_without_etags_gets_plain_polls():
+    out = drive({"env": {"RACELAB_ASYNC_RATIO": "1", "RACELAB_IMPORT_DEADLINE": "5"},
+                 "state": {"upstream": True, "in_progress_polls": 3}, "steps": [["file", "csv", 4]]})
+    assert out["results"] == [True] and out["anomalies"] == []
+    assert out["revalidations"] == [] and "not_modified" not in out["counters"]
+
+
+def test_a_304_that_hides_a_change_is_caught_as_a_stuck_import():
+    out = drive({"env": {"RACELAB_ASYNC_RATIO": "1", "RACELAB_IMPORT_DEADLINE": "1"},
+                 "state": {"etags": True, "stale_etags": True, "in_progress_polls": 1},
+                 "steps": [["file", "csv", 4]]})
+    assert [name for name, _ in out["anomalies"]] == ["stuck_import"]
