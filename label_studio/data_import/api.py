@@ -148,6 +148,7 @@ class FileUploadListAPI(APIView):
         project = user_project(request, pk)
         ids = listed_ids(request)
         if ids is False:
-            raise ValidationError({"detail": f"ids={request.query_params['ids']!r} is not a list of ids; use ids=[1,2,3]."})
+            raise ValidationError(
+                {"detail": f"ids={request.query_params['ids']!r} is not a list of ids; use ids=[1,2,3]."})
         uploads = services.file_uploads_for_listing(project, ids)
         return Response(FileUploadSerializer(uploads, many=True).data)

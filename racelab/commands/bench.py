@@ -1,128 +1,227 @@
-"""Benchmark the import flow in one run, fixed vs every fix off: import server time, time-to-display, PDF fan-out.
+"""Benchmark what an import costs, two builds side by side in one run: CPU of the whole served stack, client time.
 
-Both apps are served on this machine in turn, with the same database kind and
-workers, and measured the same way; the figures that matter are the ratios in
-the last column, since absolute times move with the machine's load. Writes
-``reports/latest/bench.json``.
+The builds are this checkout with every fix on and with every fix off, or,
+with ``--base COMMIT``, this checkout against a git worktree of that commit.
+Each is served the way it serves itself (its gunicorn, rq workers, rq cron,
+PostgreSQL and Redis), and both stay up for the whole run so that the phases
+interleave — a phase runs on one build, then on the other, in alternating
+order each round — and machine load drifts over both alike. A phase's CPU is
+the user and system time of the build's whole process tree, read from
+``/proc`` before and after it; the client, this process, is not in it. The
+client polls as the load suite's users do, sending ``If-None-Match`` where
+the build offers ETags. Writes ``reports/latest/bench.json``.
 """
+import contextlib
 import json
 import statistics
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
 
+from racelab import checkout, proctree
+from racelab.builds import ServedBuild
 from racelab.locustfiles._payloads import upload
-from racelab.serving import DB_CHOICES, served_app
+from racelab.serving import DB_CHOICES
 
 DEADLINE = 60.0  # seconds an import may take to show before it counts as never shown
+# As the load users poll (racelab.locustfiles._common, which this process must not import: it patches in gevent).
+POLL_FAST, POLL_FAST_FOR, POLL_SLOW = 0.1, 2.0, 0.5
 
 
 def add_arguments(parser):
+    parser.add_argument("--base", metavar="COMMIT",
+                        help="Compare this checkout with a worktree of COMMIT, both with every fix on "
+                             "(default: this checkout with every fix on against every fix off).")
     parser.add_argument("--db", default="postgres", help=f"{' or '.join(DB_CHOICES)} or a URL (default postgres).")
-    parser.add_argument("--workers", type=int, default=3, help="rq worker processes per served app (default 3).")
-    parser.add_argument("--uploads", type=int, default=100, help="Concurrent small uploads (default 100).")
-    parser.add_argument("--repeat", type=int, default=5, help="Repetitions of each 1000-task import (default 5).")
+    parser.add_argument("--workers", type=int, default=3, help="rq worker processes per served build (default 3).")
+    parser.add_argument("--uploads", type=int, default=50, help="Concurrent small async imports a round (default 50).")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="1000-task async imports a round, one at a time (default 3).")
+    parser.add_argument("--pages", type=int, default=50, help="Pages of the PDF imported once a round (default 50).")
+    parser.add_argument("--rounds", type=int, default=2, help="Interleaved rounds over both builds (default 2).")
     parser.add_argument("--out", default="reports/latest/bench.json", help="Where to write the figures.")
 
 
 class Client:
-    """A small HTTP client of the import API for one served app."""
+    """An HTTP client of one build's import API that polls as cheaply as the build lets it; counts its requests."""
 
-    def __init__(self, app):
-        self.url, self.session = app.url, requests.Session()
-        self.session.headers["Authorization"] = f"Token {app.token}"
+    def __init__(self, build):
+        self.url, self.session = build.url, requests.Session()
+        self.session.headers["Authorization"] = f"Token {build.token}"
+        self.validators, self.requests, self.not_modified = {}, 0, 0
 
     def project(self):
         return self.session.post(f"{self.url}/api/projects", json={"title": "bench"}, timeout=30).json()["id"]
 
-    def import_file(self, project, item, mode):
+    def import_file(self, project, item):
+        self.requests += 1
         files = {"file": (item.name, item.content, item.content_type)}
-        response = self.session.post(f"{self.url}/api/projects/{project}/import?async={mode}", files=files, timeout=120)
+        response = self.session.post(f"{self.url}/api/projects/{project}/import?async=true", files=files, timeout=120)
         response.raise_for_status()
         return response.json()
 
-    def finished(self, project, import_id):
-        """Return True when the async import ``import_id`` is completed or failed."""
-        body = self.session.get(f"{self.url}/api/projects/{project}/imports/{import_id}", timeout=30).json()
-        return body["status"] in ("completed", "failed")
+    def get(self, path, params=None):
+        """Return the JSON at ``path``, revalidated with its last ETag: a 304 returns the last JSON again."""
+        key = (path, json.dumps(params, sort_keys=True))
+        etag, last = self.validators.get(key, (None, None))
+        self.requests += 1
+        response = self.session.get(f"{self.url}{path}", params=params, timeout=30,
+                                    headers={"If-None-Match": etag} if etag else {})
+        if response.status_code == 304 and etag:
+            self.not_modified += 1
+            return last
+        response.raise_for_status()
+        body = response.json()
+        if response.headers.get("ETag"):
+            self.validators[key] = (response.headers["ETag"], body)
+        return body
 
-    def shown(self, project, file_name, expected):
-        """Return True when the project's file list shows ``file_name`` ``completed`` with ``expected`` tasks."""
-        rows = self.session.get(f"{self.url}/api/projects/{project}/file-uploads", timeout=30).json()
-        row = next((r for r in rows if r["file_name"] == file_name and r["parent"] is None), None)
-        return bool(row) and row["status"] == "completed" and row["task_count"] == expected
+
+def poll_delay(waited):
+    return POLL_FAST if waited < POLL_FAST_FOR else POLL_SLOW
 
 
 def import_and_watch(client, project, item):
-    """Import ``item`` async; return ``(seconds to display, seconds to a final import status)``, None for never.
+    """Import ``item`` async and follow it as a load user does; return seconds until it shows, None for never.
 
-    Both modes poll the same two reads — the import's status and the project's
-    file list, where the file is found by its name — so that their costs compare.
-    Displayed means the file shows ``completed`` with its task count; where a fix
-    the reader relies on is off (R6's cache), it may never show, and the bench
-    says so. Polls back off from 20 ms to 0.5 s, like the load suite's users.
+    The import's status is polled until final, then its file-upload list until
+    the file shows ``completed`` with all its tasks (a PDF: counted over its pages).
     """
-    started, pause = time.monotonic(), 0.02
-    body = client.import_file(project, item, "true")
-    displayed = finished = None
-    while time.monotonic() - started < DEADLINE and (displayed is None or finished is None):
-        if displayed is None and client.shown(project, item.name, item.expected_tasks):
-            displayed = time.monotonic() - started
-        if finished is None and client.finished(project, body["import"]):
-            finished = time.monotonic() - started
-        time.sleep(pause)  # a poll, backing off like a browser's
-        pause = min(pause * 2, 0.5)
-    return displayed, finished
+    started = time.monotonic()
+    try:
+        body = client.import_file(project, item)
+    except requests.RequestException:
+        return None
+    reads = (
+        lambda: client.get(f"/api/projects/{project}/imports/{body['import']}")["status"] in ("completed", "failed"),
+        lambda: shown(client.get(f"/api/projects/{project}/file-uploads",
+                                 {"ids": json.dumps(body["file_upload_ids"])}), body, item.expected_tasks),
+    )
+    for done in reads:
+        while not answered(done):
+            waited = time.monotonic() - started
+            if waited + poll_delay(waited) > DEADLINE:
+                return None
+            time.sleep(poll_delay(waited))  # a client's poll interval, as the load users'
+    return time.monotonic() - started
 
 
-def percentiles(label, values):
-    """Return ``{label_p50_ms, label_p95_ms, label_max_ms}`` of the values that are not None."""
-    done = sorted(v for v in values if v is not None)
-    figures = {f"{label}_done": f"{len(done)}/{len(values)}"}
-    if done:
-        figures[f"{label}_p50_ms"] = round(1000 * done[len(done) // 2], 1)
-        figures[f"{label}_p95_ms"] = round(1000 * done[min(len(done) - 1, int(0.95 * len(done)))], 1)
-        figures[f"{label}_max_ms"] = round(1000 * done[-1], 1)
-    return figures
+def answered(read):
+    """Return ``read()``, False when the request failed (an error answer is an unfinished poll, not a crash)."""
+    try:
+        return read()
+    except (requests.RequestException, ValueError, KeyError):
+        return False
 
 
-def measure(app, uploads, repeat):
-    """Return the figures of one served app."""
-    client = Client(app)
-    project = client.project()
-    figures = {}
-    for kind in ("json", "csv"):
-        durations = [client.import_file(project, upload(kind, 1000), "false")["duration"] for _ in range(repeat)]
-        figures[f"{kind}1000_server_ms"] = round(1000 * statistics.median(durations), 1)
-    with ThreadPoolExecutor(max_workers=uploads) as pool:
-        # One project per upload, like 100 people each importing into their own.
-        watched = list(pool.map(lambda i: (lambda c: import_and_watch(c, c.project(), upload("csv", 5)))(Client(app)),
-                                range(uploads)))
-    figures.update(percentiles("upload_display", [displayed for displayed, _ in watched]))
-    figures.update(percentiles("upload_final", [finished for _, finished in watched]))
-    displayed, finished = import_and_watch(client, project, upload("pdf", 50))
-    figures["pdf50_display_s"] = round(displayed, 2) if displayed is not None else None
-    figures["pdf50_final_s"] = round(finished, 2) if finished is not None else None
-    return figures
+def shown(rows, body, expected):
+    row = next((r for r in rows if r["id"] == body["file_upload_ids"][0]), None)
+    return bool(row) and row["status"] == "completed" and row["task_count"] == expected
+
+
+class Tally:
+    """What one phase cost on one build, summed over the rounds: CPU, imports, requests, client times."""
+
+    def __init__(self):
+        self.cpu, self.imports, self.requests, self.not_modified, self.walls = 0.0, 0, 0, 0, []
+
+    def figures(self, phase):
+        done = sorted(wall for wall in self.walls if wall is not None)
+        figures = {f"{phase}_cpu_ms": round(1000 * self.cpu / max(1, self.imports), 1),
+                   f"{phase}_wall_p50_ms": round(1000 * statistics.median(done), 1) if done else None}
+        if len(self.walls) >= 10 and done:
+            figures[f"{phase}_wall_p95_ms"] = round(1000 * done[min(len(done) - 1, int(0.95 * len(done)))], 1)
+        figures[f"{phase}_requests"] = round(self.requests / max(1, self.imports), 1)
+        figures[f"{phase}_304s"] = round(self.not_modified / max(1, self.imports), 1)
+        if len(done) < len(self.walls):
+            figures[f"{phase}_shown"] = f"{len(done)}/{len(self.walls)}"
+        return figures
+
+
+def measure(build, tally, items, concurrent):
+    """Import ``items`` into ``build`` (all at once when ``concurrent``, else one by one) and add the cost to ``tally``.
+
+    Projects are made before the CPU is read: only the imports and their polls are counted.
+    """
+    clients = [Client(build) for _ in items] if concurrent else [Client(build)] * len(items)
+    projects = [client.project() for client in clients] if concurrent else [clients[0].project()] * len(items)
+    before = proctree.cpu_seconds([build.pid])
+    if concurrent:
+        with ThreadPoolExecutor(max_workers=len(items)) as pool:
+            walls = list(pool.map(import_and_watch, clients, projects, items))
+    else:
+        walls = [import_and_watch(clients[0], projects[0], item) for item in items]
+    tally.cpu += proctree.cpu_seconds([build.pid]) - before
+    tally.imports += len(items)
+    tally.walls += walls
+    for client in set(clients):
+        tally.requests, tally.not_modified = tally.requests + client.requests, tally.not_modified + client.not_modified
+
+
+def phases(args):
+    """Return ``(name, items, concurrent)`` of each phase of a round."""
+    return [
+        ("small", lambda: [upload("csv", 5) for _ in range(args.uploads)], True),
+        ("batch1000", lambda: [upload("csv", 1000) for _ in range(args.repeat)], False),
+        (f"pdf{args.pages}", lambda: [upload("pdf", args.pages)], False),
+    ]
+
+
+@contextlib.contextmanager
+def served_builds(args):
+    """Yield the two builds, served side by side; stop both (and remove a base worktree) on exit."""
+    with contextlib.ExitStack() as stack:
+        root = checkout.require("racelab bench")
+        if args.base:
+            base_root = stack.enter_context(checkout.worktree(args.base))
+            plan = [("this", root, "all"), (f"base {args.base}", base_root, "all")]
+        else:
+            plan = [("fixed", root, "all"), ("fixes off", root, "none")]
+        builds = []
+        for label, build_root, fixes in plan:
+            print(f"racelab bench: serving {label} ({build_root}, fixes={fixes}) ...", flush=True)
+            builds.append(stack.enter_context(ServedBuild(label, build_root, fixes, db=args.db, workers=args.workers)))
+        yield builds
 
 
 def run(args):
-    results = {}
-    for label, fixes in (("fixed", "all"), ("buggy", "none")):
-        print(f"racelab bench: serving the app with fixes={fixes} ...", flush=True)
-        with served_app(db=args.db, workers=args.workers, fixes=fixes, log=subprocess.DEVNULL) as app:
-            results[label] = measure(app, args.uploads, args.repeat)
-    print(f"\n{'figure':<24}{'fixed':>12}{'fixes off':>12}{'fixed/off':>11}")
-    for key in results["fixed"]:
-        fixed, buggy = results["fixed"][key], results["buggy"].get(key)
-        ratio = f"{fixed / buggy:.2f}" if isinstance(fixed, float) and isinstance(buggy, float) and buggy else "-"
-        print(f"{key:<24}{fixed!s:>12}{buggy!s:>12}{ratio:>11}")
+    with served_builds(args) as builds:
+        tallies = {(build.label, name): Tally() for build in builds for name, _, _ in phases(args)}
+        for round_number in range(args.rounds):
+            for name, items, concurrent in phases(args):
+                for build in builds if round_number % 2 == 0 else builds[::-1]:
+                    print(f"racelab bench: round {round_number + 1}/{args.rounds}, {name} on {build.label}", flush=True)
+                    measure(build, tallies[build.label, name], items(), concurrent)
+        described = {build.label: {"root": str(build.root), "commit": build.commit, "fixes": build.fixes}
+                     for build in builds}
+    first, second = described
+    figures = {label: {} for label in described}
+    for (label, name), tally in tallies.items():
+        figures[label].update(tally.figures(name))
+    report(figures, first, second)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1) + "\n")
-    print(f"\n(ratios < 1: the fixed flow is faster; 'None' or n/m shown: imports that never showed within {DEADLINE:.0f}s)\n"
-          f"Figures: {out}")
+    out.write_text(json.dumps({"builds": described, "figures": figures, "ratios": ratios(figures, first, second),
+                               "options": {key: value for key, value in vars(args).items() if key != "handler"}},
+                              indent=1) + "\n")
+    print(f"\n{first} is {described[first]['commit']}, {second} {described[second]['commit']}. cpu_ms: CPU of the "
+          f"whole served stack per import; wall: the client's import to display; requests and 304s: per import.\n"
+          f"Ratios < 1: {first} costs less. Other load on this machine moves the absolute figures, both builds "
+          f"alike.\nFigures: {out}")
     return 0
+
+
+def ratios(figures, first, second):
+    """Return ``{figure: first / second}`` of the figures both builds have as non-zero numbers."""
+    return {key: round(value / figures[second][key], 2) for key, value in figures[first].items()
+            if isinstance(value, float) and isinstance(figures[second].get(key), float) and figures[second][key]}
+
+
+def report(figures, first, second):
+    shares = ratios(figures, first, second)
+    width = max(12, len(first), len(second)) + 2
+    print(f"\n{'figure':<24}{first:>{width}}{second:>{width}}{'ratio':>8}")
+    for key, value in figures[first].items():
+        print(f"{key:<24}{value!s:>{width}}{figures[second].get(key)!s:>{width}}{shares.get(key, '-')!s:>8}")
