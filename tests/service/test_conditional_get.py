@@ -8,6 +8,7 @@ that the ``db`` fixture never makes), which is what a worker process does to the
 import pytest
 from django.db.models import F
 
+from label_studio.data_import import api as api_module
 from label_studio.data_import import services
 from label_studio.data_import.models import FileUpload, ProjectImport
 from label_studio.tasks.models import Task
@@ -41,6 +42,21 @@ def test_an_unchanged_import_answers_304_without_a_body(api, project):
 
     assert again.status_code == 304 and again.content == b""
     assert again["ETag"] == first["ETag"]
+
+
+def test_a_304_builds_no_response(api, project, monkeypatch):
+    body = start_import(api, project, named("a.csv", csv_rows(3)))
+    etags = [api.get(body["poll_url"])["ETag"], api.get(file_uploads_path(project, body))["ETag"]]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a 304 serialized the response")
+
+    monkeypatch.setattr(api_module, "ProjectImportSerializer", refuse)
+    monkeypatch.setattr(api_module, "FileUploadSerializer", refuse)
+    monkeypatch.setattr(services, "file_uploads_for_listing", refuse)
+
+    assert revalidate(api, body["poll_url"], etags[0]).status_code == 304
+    assert revalidate(api, file_uploads_path(project, body), etags[1]).status_code == 304
 
 
 def test_tasks_committed_by_the_worker_after_the_first_poll_end_the_304s(api, project):
