@@ -45,6 +45,29 @@ def tree_pids(roots, table=None):
     return seen
 
 
+def command_line(pid):
+    """Return the arguments ``pid`` runs with, or ``[]`` when it is gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read().decode(errors="replace").split("\0")[:-1]
+    except OSError:
+        return []
+
+
+def cpu_seconds_by_child(root):
+    """Return ``{pid: CPU seconds}`` of each child of ``root`` with its whole tree, and of ``root`` itself alone.
+
+    As :func:`cpu_seconds`, only differences mean anything; a child that exited is counted in ``root``'s figure.
+    """
+    table = processes()
+    if root not in table:
+        return {}
+    children = [pid for pid, (parent, _) in table.items() if parent == root]
+    spent = {pid: sum(table[each][1] for each in tree_pids([pid], table)) / TICKS_PER_SECOND for pid in children}
+    spent[root] = table[root][1] / TICKS_PER_SECOND
+    return spent
+
+
 def cpu_seconds(roots):
     """Return the CPU seconds the trees under ``roots`` (pids) have spent so far, user and system, each process once.
 

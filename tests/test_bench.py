@@ -77,7 +77,9 @@ def test_bench_serves_two_builds_side_by_side_and_writes_the_cost_per_import(tmp
     for figures in bench["figures"].values():
         for phase in ("small", "batch1000", "pdf2"):
             assert figures[f"{phase}_cpu_ms"] > 0 and figures[f"{phase}_wall_p50_ms"] > 0
-            assert f"{phase}_shown" not in figures  # every import showed
+            assert figures[f"{phase}_shown"] == ("2/2" if phase == "small" else "1/1")
+    for processes in bench["cpu_ms_by_process"].values():
+        assert processes["small"]["web"] > 0 and processes["batch1000"]["workers"] > 0
     assert "small_cpu_ms" in bench["ratios"] and "small_cpu_ms" in done.stdout
     worktrees = subprocess.run(["git", "-C", str(checkout.ROOT), "worktree", "list"], capture_output=True, text=True)
     assert "racelab-base-" not in worktrees.stdout  # the base's worktree is removed

@@ -7,7 +7,8 @@ PostgreSQL and Redis), and both stay up for the whole run so that the phases
 interleave — a phase runs on one build, then on the other, in alternating
 order each round — and machine load drifts over both alike. A phase's CPU is
 the user and system time of the build's whole process tree, read from
-``/proc`` before and after it; the client, this process, is not in it. The
+``/proc`` before and after it, also told apart by process (web, workers,
+cron, PostgreSQL, Redis); the client, this process, is not in it. The
 client polls as the load suite's users do, sending ``If-None-Match`` where
 the build offers ETags. Writes ``reports/latest/bench.json``.
 """
@@ -28,6 +29,9 @@ from racelab.serving import DB_CHOICES
 DEADLINE = 60.0  # seconds an import may take to show before it counts as never shown
 # As the load users poll (racelab.locustfiles._common, which this process must not import: it patches in gevent).
 POLL_FAST, POLL_FAST_FOR, POLL_SLOW = 0.1, 2.0, 0.5
+# What each child of a served build runs, told by a word of its command line; checked in this order.
+KINDS = (("gunicorn", "web"), ("rqworker", "workers"), ("cron", "cron"), ("postgres", "postgres"),
+         ("redis-server", "redis"))
 
 
 def add_arguments(parser):
@@ -121,11 +125,32 @@ def shown(rows, body, expected):
     return bool(row) and row["status"] == "completed" and row["task_count"] == expected
 
 
+def kind_of(pid, build):
+    """Return what process ``pid`` of ``build`` is: web, workers, cron, postgres, redis, or the serving supervisor."""
+    if pid == build.pid:
+        return "supervisor"
+    arguments = " ".join(proctree.command_line(pid))
+    return next((kind for word, kind in KINDS if word in arguments), "other")
+
+
 class Tally:
-    """What one phase cost on one build, summed over the rounds: CPU, imports, requests, client times."""
+    """What one phase cost on one build, summed over the rounds: CPU by process, imports, requests, client times."""
 
     def __init__(self):
         self.cpu, self.imports, self.requests, self.not_modified, self.walls = 0.0, 0, 0, 0, []
+        self.cpu_by_kind = {}
+
+    def add_cpu(self, build, before, after):
+        """Add the CPU spent between readings ``before`` and ``after`` of :func:`proctree.cpu_seconds_by_child`."""
+        for pid, seconds in after.items():
+            kind = kind_of(pid, build)
+            self.cpu_by_kind[kind] = self.cpu_by_kind.get(kind, 0.0) + seconds - before.get(pid, 0.0)
+            self.cpu += seconds - before.get(pid, 0.0)
+
+    def by_kind(self):
+        """Return ``{process kind: CPU ms per import}``."""
+        return {kind: round(1000 * seconds / max(1, self.imports), 1)
+                for kind, seconds in sorted(self.cpu_by_kind.items())}
 
     def figures(self, phase):
         done = sorted(wall for wall in self.walls if wall is not None)
@@ -135,8 +160,7 @@ class Tally:
             figures[f"{phase}_wall_p95_ms"] = round(1000 * done[min(len(done) - 1, int(0.95 * len(done)))], 1)
         figures[f"{phase}_requests"] = round(self.requests / max(1, self.imports), 1)
         figures[f"{phase}_304s"] = round(self.not_modified / max(1, self.imports), 1)
-        if len(done) < len(self.walls):
-            figures[f"{phase}_shown"] = f"{len(done)}/{len(self.walls)}"
+        figures[f"{phase}_shown"] = f"{len(done)}/{len(self.walls)}"
         return figures
 
 
@@ -147,13 +171,13 @@ def measure(build, tally, items, concurrent):
     """
     clients = [Client(build) for _ in items] if concurrent else [Client(build)] * len(items)
     projects = [client.project() for client in clients] if concurrent else [clients[0].project()] * len(items)
-    before = proctree.cpu_seconds([build.pid])
+    before = proctree.cpu_seconds_by_child(build.pid)
     if concurrent:
         with ThreadPoolExecutor(max_workers=len(items)) as pool:
             walls = list(pool.map(import_and_watch, clients, projects, items))
     else:
         walls = [import_and_watch(clients[0], projects[0], item) for item in items]
-    tally.cpu += proctree.cpu_seconds([build.pid]) - before
+    tally.add_cpu(build, before, proctree.cpu_seconds_by_child(build.pid))
     tally.imports += len(items)
     tally.walls += walls
     for client in set(clients):
@@ -197,13 +221,16 @@ def run(args):
         described = {build.label: {"root": str(build.root), "commit": build.commit, "fixes": build.fixes}
                      for build in builds}
     first, second = described
-    figures = {label: {} for label in described}
+    figures, by_process = {label: {} for label in described}, {label: {} for label in described}
     for (label, name), tally in tallies.items():
         figures[label].update(tally.figures(name))
+        by_process[label][name] = tally.by_kind()
     report(figures, first, second)
+    report_by_process(by_process, first, second)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"builds": described, "figures": figures, "ratios": ratios(figures, first, second),
+                               "cpu_ms_by_process": by_process,
                                "options": {key: value for key, value in vars(args).items() if key != "handler"}},
                               indent=1) + "\n")
     print(f"\n{first} is {described[first]['commit']}, {second} {described[second]['commit']}. cpu_ms: CPU of the "
@@ -225,3 +252,13 @@ def report(figures, first, second):
     print(f"\n{'figure':<24}{first:>{width}}{second:>{width}}{'ratio':>8}")
     for key, value in figures[first].items():
         print(f"{key:<24}{value!s:>{width}}{figures[second].get(key)!s:>{width}}{shares.get(key, '-')!s:>8}")
+
+
+def report_by_process(by_process, first, second):
+    """Print the CPU ms per import of each kind of process, a column per phase, as ``first/second``."""
+    names = list(by_process[first])
+    kinds = sorted({kind for label in by_process for phase in by_process[label].values() for kind in phase})
+    print(f"\n{'cpu_ms by process':<24}" + "".join(f"{name:>20}" for name in names) + f"   ({first}/{second})")
+    for kind in kinds:
+        cells = [f"{by_process[first][name].get(kind, 0)}/{by_process[second][name].get(kind, 0)}" for name in names]
+        print(f"{kind:<24}" + "".join(f"{cell:>20}" for cell in cells))
