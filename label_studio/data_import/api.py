@@ -75,9 +75,33 @@ class ImportAPI(APIView):
             return Response(exc.response_data(), status=status.HTTP_400_BAD_REQUEST)
 
 
-def owned_imports(user):
-    """Return the async imports of the projects ``user`` owns, without their posted ``tasks``."""
-    return ProjectImport.objects.filter(project__in=Project.objects.for_user(user)).defer("tasks")
+def polled_import(request, pk, import_pk):
+    """Return the async import ``import_pk`` of project ``pk`` if the user owns it (404 otherwise), without its ``tasks``.
+
+    Read once per request: the ETag and the response are made from the same row.
+    """
+    if not hasattr(request, "polled_import"):
+        owned = ProjectImport.objects.filter(project__in=Project.objects.for_user(request.user)).defer("tasks")
+        request.polled_import = get_object_or_404(owned, project_id=pk, pk=import_pk)
+    return request.polled_import
+
+
+def listed_file_uploads(request, pk):
+    """Return the file uploads of project ``pk`` the request lists (``?ids=[1,2]`` and their pages), with counts.
+
+    Read once per request, as :func:`polled_import`. Raise 404 when the user does not own the project,
+    400 when ``ids`` is not a list of ids.
+    """
+    if not hasattr(request, "listed_file_uploads"):
+        project = user_project(request, pk)
+        ids = request.query_params.get("ids")
+        if ids is not None:
+            try:
+                ids = [int(part) for part in ids.strip("[] ").split(",") if part.strip()]
+            except ValueError:
+                raise ValidationError({"detail": f"ids={ids!r} is not a list of ids; use ids=[1,2,3]."})
+        request.listed_file_uploads = services.file_uploads_for_listing(project, ids)
+    return request.listed_file_uploads
 
 
 def version_tag(values):
@@ -86,69 +110,43 @@ def version_tag(values):
 
 
 def import_etag(request, pk, import_pk):
-    """Return the ETag of an import's status response from one indexed query; None when there is no such import.
+    """Return the ETag of an import's status: its status, counters, ``finished_at`` and ``updated_at``.
 
-    Every write that changes what the response shows moves its status, a
-    counter, ``finished_at`` or ``updated_at`` (its totals, formats and error
-    are written with its final status). Read before the response is built, so
-    a response is never older than its ETag: a change in between only costs
-    the next poll a 200, never a stale 304.
+    Every write that changes what the response shows moves one of them (its
+    totals, formats and error are written with its final status).
     """
-    stamp = owned_imports(request.user).filter(project_id=pk, pk=import_pk).values_list(
-        "status", "task_count", "annotation_count", "prediction_count", "finished_at", "updated_at").first()
-    return None if stamp is None else version_tag(stamp)
+    row = polled_import(request, pk, import_pk)
+    return version_tag((row.status, row.task_count, row.annotation_count, row.prediction_count, row.finished_at,
+                        row.updated_at))
 
 
 def file_uploads_etag(request, pk):
-    """Return the ETag of a file-upload list from one query; None when the project or ``ids`` is not the user's.
+    """Return the ETag of a file-upload list: of each row, all that can change after the file upload is created.
 
-    It covers what :func:`~label_studio.data_import.services.file_upload_versions`
-    does — every field of the listing that can change after a file upload is
-    created — without building a row of the response.
+    That is its id (which rows there are), status, ``task_count``, ``tasks_created_at``,
+    error and PDF parenthood; the rest of a row is fixed when it is created.
     """
-    project = Project.objects.for_user(request.user).filter(pk=pk).first()
-    ids = listed_ids(request)
-    if project is None or ids is False:
-        return None
-    return version_tag(tuple(services.file_upload_versions(project, ids)))
-
-
-def listed_ids(request):
-    """Return the ``?ids=[1,2]`` of a file-upload list request, None without it, False when it is not a list of ids."""
-    ids = request.query_params.get("ids")
-    if ids is None:
-        return None
-    try:
-        return [int(part) for part in ids.strip("[] ").split(",") if part.strip()]
-    except ValueError:
-        return False
+    return version_tag(tuple((row.id, row.status, row.task_count, row.tasks_created_at, row.error_message,
+                              row.is_parent_document) for row in listed_file_uploads(request, pk)))
 
 
 class ProjectImportAPI(APIView):
     """``GET /api/projects/{id}/imports/{pk}``: an async import's status and counts.
 
-    Polled often, so it answers ``If-None-Match`` with its ETag by a 304 and no body.
+    Polled often, so it answers ``If-None-Match`` with its ETag by a 304, building no body.
     """
 
     @method_decorator(condition(etag_func=import_etag))
     def get(self, request, pk, import_pk):
-        # One query: the import, only within a project the user owns (else 404, as user_project).
-        project_import = get_object_or_404(owned_imports(request.user), project_id=pk, pk=import_pk)
-        return Response(ProjectImportSerializer(project_import).data)
+        return Response(ProjectImportSerializer(polled_import(request, pk, import_pk)).data)
 
 
 class FileUploadListAPI(APIView):
     """``GET /api/projects/{id}/file-uploads[?ids=[1,2]]``: file uploads with counts computed in the query.
 
-    Answers ``If-None-Match`` with its ETag by a 304 and no body, as the import status does.
+    Answers ``If-None-Match`` with its ETag by a 304, building no body, as the import status does.
     """
 
     @method_decorator(condition(etag_func=file_uploads_etag))
     def get(self, request, pk):
-        project = user_project(request, pk)
-        ids = listed_ids(request)
-        if ids is False:
-            raise ValidationError(
-                {"detail": f"ids={request.query_params['ids']!r} is not a list of ids; use ids=[1,2,3]."})
-        uploads = services.file_uploads_for_listing(project, ids)
-        return Response(FileUploadSerializer(uploads, many=True).data)
+        return Response(FileUploadSerializer(listed_file_uploads(request, pk), many=True).data)

@@ -590,7 +590,9 @@ def file_uploads_for_listing(project, ids=None):
     With fix R6 off the count is cached per file upload on first read and never
     refreshed — the "0 tasks" bug.
     """
-    uploads = _listed(project, ids)
+    uploads = FileUpload.objects.filter(project=project).order_by("id")
+    if ids is not None:
+        uploads = uploads.filter(Q(id__in=ids) | Q(parent_id__in=ids))
     if fix_enabled("R6"):
         return list(uploads.with_task_count())
     listed = list(uploads.with_task_count())
@@ -598,24 +600,6 @@ def file_uploads_for_listing(project, ids=None):
         key = f"file_upload:{fu.id}:task_count"
         fu.task_count = cache.get_or_set(key, fu.task_count, timeout=None)
     return listed
-
-
-def file_upload_versions(project, ids=None):
-    """Return a tuple per listed file upload of all that can change in its listing after it is created.
-
-    That is its id, status, ``task_count`` (counted in the query, whatever fix
-    R6 says), ``tasks_created_at``, error and PDF parenthood; the rest of a row
-    is fixed at creation. One query, and no row of the listing is built.
-    """
-    return list(_listed(project, ids).with_task_count().values_list(
-        "id", "status", "task_count", "tasks_created_at", "error_message", "is_parent_document"))
-
-
-def _listed(project, ids):
-    uploads = FileUpload.objects.filter(project=project).order_by("id")
-    if ids is not None:
-        uploads = uploads.filter(Q(id__in=ids) | Q(parent_id__in=ids))
-    return uploads
 
 
 # --- recovery -----------------------------------------------------------------------------------
