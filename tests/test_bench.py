@@ -69,7 +69,7 @@ def test_bench_serves_two_builds_side_by_side_and_writes_the_cost_per_import(tmp
     env = {**os.environ, "PYTHONPATH": checkout.python_path(checkout.ROOT, tmp_path / "shim")}
     done = subprocess.run(
         [sys.executable, "-m", "racelab.cli", "bench", "--db", "sqlite", "--workers", "1", "--uploads", "2",
-         "--repeat", "1", "--pages", "2", "--rounds", "1", "--base", "HEAD", "--out", str(out)],
+         "--repeat", "1", "--pages", "2", "--polls", "3", "--rounds", "1", "--base", "HEAD", "--out", str(out)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     bench = json.loads(out.read_text())
@@ -78,6 +78,8 @@ def test_bench_serves_two_builds_side_by_side_and_writes_the_cost_per_import(tmp
         for phase in ("small", "batch1000", "pdf2"):
             assert figures[f"{phase}_cpu_ms"] > 0 and figures[f"{phase}_wall_p50_ms"] > 0
             assert figures[f"{phase}_shown"] == ("2/2" if phase == "small" else "1/1")
+        assert figures["poll_cpu_ms"] > 0 and figures["poll_requests"] == 1.0
+    assert bench["figures"]["this"]["poll_304s"] == 1.0  # HEAD has ETags: every read of an unchanged import is a 304
     for processes in bench["cpu_ms_by_process"].values():
         assert processes["small"]["web"] > 0 and processes["batch1000"]["workers"] > 0
     assert "small_cpu_ms" in bench["ratios"] and "small_cpu_ms" in done.stdout

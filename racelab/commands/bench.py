@@ -44,6 +44,8 @@ def add_arguments(parser):
     parser.add_argument("--repeat", type=int, default=3,
                         help="1000-task async imports a round, one at a time (default 3).")
     parser.add_argument("--pages", type=int, default=50, help="Pages of the PDF imported once a round (default 50).")
+    parser.add_argument("--polls", type=int, default=100,
+                        help="Reads of a finished import's status and file list a round (default 100 each).")
     parser.add_argument("--rounds", type=int, default=2, help="Interleaved rounds over both builds (default 2).")
     parser.add_argument("--out", default="reports/latest/bench.json", help="Where to write the figures.")
 
@@ -153,14 +155,17 @@ class Tally:
                 for kind, seconds in sorted(self.cpu_by_kind.items())}
 
     def figures(self, phase):
+        """Return the figures of ``phase``: CPU per import; client times, requests and 304s per import; imports shown."""
         done = sorted(wall for wall in self.walls if wall is not None)
-        figures = {f"{phase}_cpu_ms": round(1000 * self.cpu / max(1, self.imports), 1),
-                   f"{phase}_wall_p50_ms": round(1000 * statistics.median(done), 1) if done else None}
+        figures = {f"{phase}_cpu_ms": round(1000 * self.cpu / max(1, self.imports), 1)}
+        if self.walls:
+            figures[f"{phase}_wall_p50_ms"] = round(1000 * statistics.median(done), 1) if done else None
         if len(self.walls) >= 10 and done:
             figures[f"{phase}_wall_p95_ms"] = round(1000 * done[min(len(done) - 1, int(0.95 * len(done)))], 1)
         figures[f"{phase}_requests"] = round(self.requests / max(1, self.imports), 1)
-        figures[f"{phase}_304s"] = round(self.not_modified / max(1, self.imports), 1)
-        figures[f"{phase}_shown"] = f"{len(done)}/{len(self.walls)}"
+        figures[f"{phase}_304s"] = round(self.not_modified / max(1, self.imports), 2)
+        if self.walls:
+            figures[f"{phase}_shown"] = f"{len(done)}/{len(self.walls)}"
         return figures
 
 
@@ -184,12 +189,43 @@ def measure(build, tally, items, concurrent):
         tally.requests, tally.not_modified = tally.requests + client.requests, tally.not_modified + client.not_modified
 
 
+def measure_polls(build, tally, count):
+    """Read a finished import's status and its file list ``count`` times each, as a poller would; add the cost.
+
+    Each read is revalidated with the ETag of the first, where the build gives
+    one: the figure is the cost of one poll that finds nothing new. The import
+    and its first reads are made before the CPU is read.
+    """
+    client = Client(build)
+    project = client.project()
+    body = client.import_file(project, upload("csv", 5))
+    reads = [(f"/api/projects/{project}/imports/{body['import']}", None),
+             (f"/api/projects/{project}/file-uploads", {"ids": json.dumps(body["file_upload_ids"])})]
+    deadline = time.monotonic() + DEADLINE
+    while client.get(*reads[0])["status"] not in ("completed", "failed"):
+        assert time.monotonic() < deadline, f"import {body['import']} on {build.label} not final within {DEADLINE:.0f}s"
+        time.sleep(POLL_FAST)
+    client.get(*reads[1])
+    client.requests = client.not_modified = 0
+    before = proctree.cpu_seconds_by_child(build.pid)
+    for _ in range(count):
+        for path, params in reads:
+            client.get(path, params)
+    tally.add_cpu(build, before, proctree.cpu_seconds_by_child(build.pid))
+    tally.imports += client.requests
+    tally.requests, tally.not_modified = tally.requests + client.requests, tally.not_modified + client.not_modified
+
+
 def phases(args):
-    """Return ``(name, items, concurrent)`` of each phase of a round."""
+    """Return ``(name, measure(build, tally))`` of each phase of a round."""
+    def imports(items, concurrent):
+        return lambda build, tally: measure(build, tally, items(), concurrent)
+
     return [
-        ("small", lambda: [upload("csv", 5) for _ in range(args.uploads)], True),
-        ("batch1000", lambda: [upload("csv", 1000) for _ in range(args.repeat)], False),
-        (f"pdf{args.pages}", lambda: [upload("pdf", args.pages)], False),
+        ("small", imports(lambda: [upload("csv", 5) for _ in range(args.uploads)], True)),
+        ("batch1000", imports(lambda: [upload("csv", 1000) for _ in range(args.repeat)], False)),
+        (f"pdf{args.pages}", imports(lambda: [upload("pdf", args.pages)], False)),
+        ("poll", lambda build, tally: measure_polls(build, tally, args.polls)),
     ]
 
 
@@ -212,12 +248,12 @@ def served_builds(args):
 
 def run(args):
     with served_builds(args) as builds:
-        tallies = {(build.label, name): Tally() for build in builds for name, _, _ in phases(args)}
+        tallies = {(build.label, name): Tally() for build in builds for name, _ in phases(args)}
         for round_number in range(args.rounds):
-            for name, items, concurrent in phases(args):
+            for name, phase in phases(args):
                 for build in builds if round_number % 2 == 0 else builds[::-1]:
                     print(f"racelab bench: round {round_number + 1}/{args.rounds}, {name} on {build.label}", flush=True)
-                    measure(build, tallies[build.label, name], items(), concurrent)
+                    phase(build, tallies[build.label, name])
         described = {build.label: {"root": str(build.root), "commit": build.commit, "fixes": build.fixes}
                      for build in builds}
     first, second = described
@@ -234,7 +270,8 @@ def run(args):
                                "options": {key: value for key, value in vars(args).items() if key != "handler"}},
                               indent=1) + "\n")
     print(f"\n{first} is {described[first]['commit']}, {second} {described[second]['commit']}. cpu_ms: CPU of the "
-          f"whole served stack per import; wall: the client's import to display; requests and 304s: per import.\n"
+          f"whole served stack per import (poll: per read of a finished import's status or file list); wall: the "
+          f"client's import to display; requests and 304s: per import.\n"
           f"Ratios < 1: {first} costs less. Other load on this machine moves the absolute figures, both builds "
           f"alike.\nFigures: {out}")
     return 0
