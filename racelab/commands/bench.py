@@ -203,7 +203,9 @@ def measure_polls(build, tally, count):
              (f"/api/projects/{project}/file-uploads", {"ids": json.dumps(body["file_upload_ids"])})]
     deadline = time.monotonic() + DEADLINE
     while client.get(*reads[0])["status"] not in ("completed", "failed"):
-        assert time.monotonic() < deadline, f"import {body['import']} on {build.label} not final within {DEADLINE:.0f}s"
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"import {body['import']} on {build.label} was not final within {DEADLINE:.0f}s; "
+                               "is its rq worker running? `racelab serve` shows its output.")
         time.sleep(POLL_FAST)
     client.get(*reads[1])
     client.requests = client.not_modified = 0
