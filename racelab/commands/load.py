@@ -12,6 +12,7 @@ For more load than one machine gives, run Locust itself in master/worker mode:
 ``locust -f locustfiles/ --worker --master-host HOST`` on each worker machine
 (``RACELAB_TOKEN`` set on each); then ``python -m reports --results DIR``.
 """
+import argparse
 import os
 
 from racelab.dbwatch import WatchError
@@ -31,6 +32,7 @@ def add_arguments(parser):
     parser.add_argument("--host", default=None, help="Target an app already running (default: serve the bundled one).")
     parser.add_argument("--token-file", default=None,
                         help="File holding the API token for --host (default: $RACELAB_TOKEN). Never on the command line.")
+    parser.add_argument("--token", default=None, help=argparse.SUPPRESS)  # gone: refused with what to use instead
     parser.add_argument("--db-url", default=None,
                         help="PostgreSQL of the --host app, to watch its connections, lock waits and deadlocks "
                              f"(default: ${DB_URL_ENV}, which keeps its password off the command line).")
@@ -45,6 +47,10 @@ def add_arguments(parser):
 
 
 def run(args):
+    if args.token:
+        print("racelab load: --token is gone: a key on the command line is visible to every local user. "
+              "Set RACELAB_TOKEN=KEY or pass --token-file PATH.")
+        return 2
     try:
         code, _ = load_and_report(
             scenario=args.scenario, users=args.users, spawn_rate=args.spawn_rate, run_time=args.run_time,

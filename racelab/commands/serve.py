@@ -4,6 +4,7 @@ It prints where the API token is (a file only you can read) and a one-time login
 the file manager; press Enter for another link. Neither the token nor any password is
 printed or put on a command line.
 """
+import argparse
 import os
 import signal
 import sys
@@ -23,6 +24,7 @@ def add_arguments(parser):
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes (default 2).")
     parser.add_argument("--user-token-file", default=None,
                         help=f"File holding the first user's API token (or set ${USER_TOKEN_ENV}; default: random).")
+    parser.add_argument("--user-token", default=None, help=argparse.SUPPRESS)  # gone: refused with what to use instead
     parser.add_argument("--inject", default="", help="Widen race windows, e.g. commit=200ms,worker=300ms.")
     parser.add_argument("--fixes", default="all", help="Fixes that stay on: all, none or e.g. R1,R3.")
 
@@ -39,6 +41,10 @@ def user_token(args):
 
 
 def run(args):
+    if args.user_token:
+        print(f"racelab serve: --user-token is gone: a token on the command line is visible to every local user. "
+              f"Set {USER_TOKEN_ENV}=KEY or pass --user-token-file PATH.")
+        return 2
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -129,3 +129,18 @@ def test_the_served_redis_and_postgresql_refuse_a_client_without_the_password(se
         psycopg.connect(host="127.0.0.1", port=database.port, user="postgres", dbname=database.path.lstrip("/"))
     with psycopg.connect(env["DATABASE_URL"]) as connection:
         assert connection.execute("SELECT count(*) FROM authtoken_token").fetchone()[0] == 1
+
+
+def test_failed_tokens_are_counted_in_redis_for_every_web_process(served):
+    """Last in this module: it leaves 127.0.0.1 throttled for the rest of the minute."""
+    banner, process = served
+    env = served_environment(process)
+    url = re.search(r"http://127\.0\.0\.1:\d+/", banner[0]).group(0)
+    allowed = int(env.get("RACELAB_FAILED_AUTH_RATE", "10/min").split("/")[0])
+
+    statuses = [requests.get(f"{url}api/projects", headers={"Authorization": f"Token guess{i}"}, timeout=10).status_code
+                for i in range(allowed + 1)]
+
+    assert statuses == [401] * allowed + [429], statuses
+    keys = redis.Redis.from_url(env["REDIS_URL"]).keys("*throttle_failed_authentication_127.0.0.1")
+    assert keys, "the failures were not counted in the shared Redis cache (each gunicorn worker would count its own)"
