@@ -15,6 +15,8 @@ Everything a deployment changes comes from the environment:
   The default is public: anyone can forge a login link with it.
 - ``RACELAB_FAILED_AUTH_RATE`` — failed token or password attempts allowed per client
   address, e.g. ``10/min`` (default); see :mod:`label_studio.core.throttling`.
+- ``RACELAB_NUM_PROXIES`` — reverse proxies in front of the app (default 0), so that the
+  throttle counts per client, not per proxy, and a client cannot pick its address by header.
 - ``RACELAB_LOGIN_LINK_MAX_AGE`` — seconds a login link stays valid (default 3600).
 - ``RACE_CONTROLLER`` — dotted path of a factory that installs a race-point
   controller at start-up (only test tools set this).
@@ -128,6 +130,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "label_studio.core.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_THROTTLE_RATES": {"failed_authentication": os.environ.get("RACELAB_FAILED_AUTH_RATE", "10/min")},
+    # Proxies in front of the app that append to X-Forwarded-For. DRF's default (None) trusts the whole
+    # header, so a client could name a new address per attempt and never be throttled.
+    "NUM_PROXIES": int(os.environ.get("RACELAB_NUM_PROXIES", 0)),
 }
 
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", RACELAB_HOME / "media"))

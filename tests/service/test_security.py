@@ -88,6 +88,13 @@ def test_wrong_tokens_are_refused_with_429_and_retry_after_once_the_rate_is_used
     assert other_address.status_code == 200
 
 
+def test_a_forged_forwarded_for_header_does_not_escape_the_throttle(failures_allowed, db):
+    guesser = APIClient(REMOTE_ADDR="10.0.0.7")
+    statuses = [guesser.get("/api/projects", HTTP_AUTHORIZATION=f"Token guess{i}",
+                            HTTP_X_FORWARDED_FOR=f"192.0.2.{i}").status_code for i in range(failures_allowed + 1)]
+    assert statuses == [401] * failures_allowed + [429]
+
+
 def test_requests_without_a_token_are_not_counted_as_failures(failures_allowed, user):
     anonymous = APIClient()
     assert {anonymous.get("/api/projects").status_code for _ in range(failures_allowed + 2)} == {401}
