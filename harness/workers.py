@@ -88,10 +88,11 @@ class ProcessWorkers:
             name = f"{self.prefix}-{n}"
             log = self.log_dir / f"{name}.log"
             self.logs.append(log)
-            argv = [sys.executable, "-m", "racelab.harness.rqworker", "--url", self.redis_url, "--with-scheduler",
+            argv = [sys.executable, "-m", "racelab.harness.rqworker", "--with-scheduler",
                     "--worker-class", self.worker_class, "--name", name, *self.queues]
             with open(log, "ab") as out:
-                self.processes.append(subprocess.Popen(argv, env={**self.env, "RACELAB_ACTOR": name},
+                self.processes.append(subprocess.Popen(argv, env={**self.env, "RACELAB_ACTOR": name,
+                                                                  "RQ_REDIS_URL": self.redis_url},
                                                        stdout=out, stderr=subprocess.STDOUT))
         return self
 

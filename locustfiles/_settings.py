@@ -8,9 +8,10 @@ import os
 from dataclasses import dataclass
 
 MISSING_TOKEN = (
-    "No API token for the target. Set RACELAB_TOKEN=<key> in the environment or pass "
-    "--racelab-token <key> to locust (`racelab load --token` does it for you). On Label Studio "
-    "the key is under Account & Settings → Access Token; `racelab serve --user-token KEY` sets it."
+    "No API token for the target. Set RACELAB_TOKEN=<key> in the environment (`racelab load "
+    "--token-file PATH` does it for you; --racelab-token <key> works too, but shows the key to every "
+    "local user in the process list). On Label Studio the key is under Account & Settings → Access "
+    "Token; `racelab serve` prints the path of the file that holds its token."
 )
 
 # (flag, environment variable, default, help) — one place for every option.

@@ -34,7 +34,7 @@ def require(what: str) -> Path:
         raise NotACheckout(
             f"{what} needs racelab's reference app, which ships in racelab's source checkout only: the wheel holds "
             "the harness, the load suite and the reports. Clone racelab and run `make serve` or `make run` there, "
-            "or load-test your own server with `racelab load --host URL --token KEY`.")
+            "or load-test your own server with `RACELAB_TOKEN=KEY racelab load --host URL`.")
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     return ROOT

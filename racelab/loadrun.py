@@ -38,6 +38,23 @@ class LoadError(ValueError):
     """A load run that cannot start; the message says what to change."""
 
 
+TOKEN_ENV = "RACELAB_TOKEN"  # how every load process gets the target's token: never on a command line
+
+
+def token_from_file(path):
+    """Return the API token in the file at ``path`` (None for no path); raise LoadError if it cannot be read."""
+    if not path:
+        return None
+    try:
+        token = Path(path).read_text().strip()
+    except OSError as exc:
+        raise LoadError(f"--token-file {path}: {exc.strerror}. Give the file `racelab serve` printed, "
+                        f"or set {TOKEN_ENV}.") from None
+    if not token:
+        raise LoadError(f"--token-file {path} is empty; write the API token in it, or set {TOKEN_ENV}.")
+    return token
+
+
 def seconds(text):
     """Return the seconds in a Locust duration like ``60s``, ``2m``, ``1h30m`` or ``45``."""
     total, number = 0, ""
@@ -106,9 +123,10 @@ def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", h
         raise LoadError(f"--run-time {run_time} is out of bounds; use at most {MAX_RUN_TIME_S // 60}m.")
     if host:
         check_host(host, allow_remote_host)
-        token = token or os.environ.get("RACELAB_TOKEN")
+        token = token or os.environ.get(TOKEN_ENV)
         if not token:
-            raise LoadError("An external --host needs its API token: pass --token KEY or set RACELAB_TOKEN.")
+            raise LoadError(f"An external --host needs its API token: set {TOKEN_ENV}=KEY or pass --token-file PATH "
+                            "(`racelab serve` printed the path of its token file).")
         if inject or fixes != "all":
             raise LoadError("--inject and --fixes change the served app only; drop them with --host.")
     elif db_url:
@@ -137,7 +155,7 @@ def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", h
               flush=True)
         psutil.cpu_percent()  # starts the count that the call after the run reads
         with watch:
-            subprocess.run(argv, env={**os.environ, "RACELAB_TOKEN": token}, check=False,
+            subprocess.run(argv, env={**os.environ, TOKEN_ENV: token}, check=False,
                            timeout=seconds(run_time) + 180)
         (results / HOST_CPU_JSON).write_text(json.dumps(
             {"cores": psutil.cpu_count(), "busy_pct": psutil.cpu_percent(), "app_here": is_loopback(host)}))

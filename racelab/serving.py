@@ -3,9 +3,15 @@
 :func:`served_app` is the one place that starts it — ``racelab serve``, the load
 suite and the browser tests all use it — and stops everything it started when
 its ``with`` block ends, also on an exception.
+
+Secrets never go on a command line, which every local user can read (``ps``): the
+database and Redis passwords (in ``DATABASE_URL``/``REDIS_URL``), the secret key and the
+API token reach every process through its environment, and the token is written to a
+file only its owner can read.
 """
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -29,16 +35,22 @@ ACCESS_LOG_FORMAT = "%(m)s %(U)s %(s)s %(M)s"  # read by racelab.reports.results
 class ServedApp:
     """A running app: its base ``url``, the first user's API ``token``, and the environment it runs with.
 
-    ``database_url`` is the app's database; ``database_log`` the log of the PostgreSQL
-    started for it (None for SQLite or a given URL).
+    ``token_file`` holds the token (mode 0600); ``database_url`` is the app's database, with
+    its password; ``database_log`` the log of the PostgreSQL started for it (None for SQLite
+    or a given URL).
     """
 
     url: str
     token: str
     env: dict
+    token_file: str = ""
     database_url: str = ""
     database_log: str | None = None
     processes: list = field(default_factory=list)
+
+    def login_link(self, username="racelab"):
+        """Return a new one-time login link for ``username`` (see :mod:`label_studio.core.login_links`)."""
+        return self.url + manage(self.env, "login_link", "--username", username)
 
 
 def free_port():
@@ -49,8 +61,7 @@ def free_port():
 
 @contextlib.contextmanager
 def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=2, user_token=None,
-               password="racelab", inject="", fixes="all", log=None, extra_env=None, access_log=None,
-               commit_log=None):
+               inject="", fixes="all", log=None, extra_env=None, access_log=None, commit_log=None):
     """Start the app and yield a :class:`ServedApp`; stop every process and server it started on exit.
 
     ``db`` is ``sqlite``, ``postgres`` (a throw-away server) or a URL; a
@@ -63,6 +74,10 @@ def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=
     there (:mod:`racelab.harness.commit_log`). A PostgreSQL started here logs
     every lock wait of 100 ms or more; each process connects under the
     ``application_name`` ``racelab web``, ``racelab worker`` or ``racelab cron``.
+
+    The first user, ``racelab``, has the API token ``user_token`` (default: random) and no
+    password: log in with :meth:`ServedApp.login_link`. ``DJANGO_SECRET_KEY`` is random
+    unless the environment sets it.
     """
     root = checkout.require("Serving the app")
     port = port or free_port()
@@ -82,18 +97,20 @@ def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=
             raise ValueError(f"--db {db!r} is not a database; use one of {', '.join(DB_CHOICES)} or a URL.")
         redis_url = redis_url or stack.enter_context(start_redis()).url
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "label_studio.core.settings", "DATABASE_URL": database_url,
+               "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
                "REDIS_URL": redis_url, "RACELAB_HOME": home, "RACELAB_FIXES": fixes, "RACELAB_INJECT": inject or "",
                "RACE_CONTROLLER": "racelab.harness.points.install_from_env" if inject or commit_log else "",
                COMMIT_LOG_ENV: str(commit_log or ""),
                "IMPORT_RECONCILE_INTERVAL_SECONDS": os.environ.get("IMPORT_RECONCILE_INTERVAL_SECONDS", "60"),
                "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
                **(extra_env or {})}
-        manage = [sys.executable, "-m", "django"]
-        subprocess.run([*manage, "migrate", "--verbosity", "0"], env=env, check=True)
-        token = subprocess.run([*manage, "ensure_api_user", "--password", password, *(["--token", user_token] if user_token else [])],
-                               env=env, check=True, capture_output=True, text=True).stdout.strip()
-        app = ServedApp(url=f"http://127.0.0.1:{port}", token=token, env=env, database_url=database_url,
-                        database_log=database_log)
+        subprocess.run([*MANAGE, "migrate", "--verbosity", "0"], env=env, check=True)
+        token = manage({**env, "RACELAB_API_TOKEN": user_token or ""}, "ensure_api_user")
+        token_file = os.path.join(home, "api-token")  # home is mkdtemp's: 0700
+        with os.fdopen(os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(token + "\n")
+        app = ServedApp(url=f"http://127.0.0.1:{port}", token=token, env=env, token_file=token_file,
+                        database_url=database_url, database_log=database_log)
         stack.callback(_stop, app.processes)
         # keep-alive outlasts any client's idle time: no server close racing a reused connection's request.
         app.processes.append(subprocess.Popen(
@@ -103,14 +120,22 @@ def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=
              *(["--access-logfile", str(access_log), "--access-logformat", ACCESS_LOG_FORMAT] if access_log else [])],
             env={**env, "PGAPPNAME": "racelab web"}, stdout=log, stderr=log))
         for _ in range(workers):
-            app.processes.append(subprocess.Popen([*manage, "rqworker", "high", "default", "low", "--with-scheduler",
+            app.processes.append(subprocess.Popen([*MANAGE, "rqworker", "high", "default", "low", "--with-scheduler",
                                                    "--worker-class", os.environ.get("RACELAB_WORKER_CLASS", "rq.worker.SimpleWorker")],
                                                   env={**env, "PGAPPNAME": "racelab worker"}, stdout=log, stderr=log))
         app.processes.append(subprocess.Popen(
-            [sys.executable, "-m", "rq.cli", "cron", "label_studio.data_import.cron", "--url", redis_url, "-l", "WARNING"],
-            env={**env, "PGAPPNAME": "racelab cron"}, stdout=log, stderr=log))
+            [sys.executable, "-m", "rq.cli", "cron", "label_studio.data_import.cron", "-l", "WARNING"],
+            env={**env, "PGAPPNAME": "racelab cron", "RQ_REDIS_URL": redis_url}, stdout=log, stderr=log))
         _wait_until_up(app)
         yield app
+
+
+MANAGE = [sys.executable, "-m", "django"]
+
+
+def manage(env, *args):
+    """Run a management command of the app with ``env``; return its output, stripped."""
+    return subprocess.run([*MANAGE, *args], env=env, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def _wait_until_up(app, timeout=60):

@@ -1,4 +1,4 @@
-"""Server-rendered pages: log in, list your projects, manage a project's files.
+"""Server-rendered pages: log in (password or one-time link), list your projects, manage a project's files.
 
 The views are thin on purpose. The file manager renders a shell only; its script
 (``static/racelab/file_manager.js``) reads and writes everything through the
@@ -12,8 +12,11 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.staticfiles.views import serve as serve_static
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, re_path
-from rest_framework.authtoken.models import Token
+from django.views.generic import TemplateView
+from rest_framework.exceptions import Throttled
 
+from label_studio.core import login_links
+from label_studio.core.throttling import FailedAuthenticationThrottle
 from label_studio.projects.models import Project
 
 
@@ -24,27 +27,58 @@ class ProjectForm(forms.ModelForm):
 
 
 class LoginView(auth_views.LoginView):
-    """Log in by username and password, or by API token with ``/login?token=<key>``.
+    """Log in by username and password; a client that failed too often gets 429 until its window moves on.
 
-    The token link is what ``racelab serve`` prints: one click logs the browser
-    in as the token's user. A wrong token logs nobody in and shows the form with
-    an error; the token never stays in the address bar after a good one.
+    ``racelab serve`` sets no password: it prints a one-time link (:class:`LoginLinkView`).
+    ``/login?token=…`` logs nobody in any more: a link that does would let another site log
+    your browser in as someone else.
     """
 
     template_name = "racelab/login.html"
     redirect_authenticated_user = True
 
-    def get(self, request, *args, **kwargs):
-        key = request.GET.get("token")
-        if key is None:
-            return super().get(request, *args, **kwargs)
-        token = Token.objects.select_related("user").filter(key=key, user__is_active=True).first()
-        if token is None:
-            context = self.get_context_data(token_error="That token is not valid. Log in with your password, "
-                                                        "or copy the link `racelab serve` printed again.")
-            return self.render_to_response(context, status=403)
-        login(request, token.user, backend="django.contrib.auth.backends.ModelBackend")
+    def post(self, request, *args, **kwargs):
+        self.throttle = FailedAuthenticationThrottle()
+        try:
+            self.throttle.check(request)
+        except Throttled as exc:
+            form = self.get_form()
+            return self.render_to_response(self.get_context_data(form=form, login_error=exc.detail), status=429,
+                                           headers={"Retry-After": str(exc.wait)})
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        self.throttle.record_failure(self.request)
+        return super().form_invalid(form)
+
+
+class LoginLinkView(auth_views.RedirectURLMixin, TemplateView):
+    """Show a one-time login link's "Log in" button on GET; log in on its POST (CSRF-checked).
+
+    GET uses nothing up, so a link previewed by a chat app or opened twice still works once.
+    An invalid link (forged, expired, used) answers 403 with what to do instead.
+    """
+
+    template_name = "racelab/login_link.html"
+    next_page = "project-pages"
+
+    def get(self, request, key):
+        try:
+            user = login_links.peek(key)
+        except login_links.InvalidLink as exc:
+            return self._refuse(exc)
+        return self.render_to_response({"link_user": user, "next": self.get_redirect_url()})
+
+    def post(self, request, key):
+        try:
+            user = login_links.redeem(key)
+        except login_links.InvalidLink as exc:
+            return self._refuse(exc)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect(self.get_success_url())
+
+    def _refuse(self, exc):
+        return self.render_to_response({"link_error": str(exc), "new_link": login_links.NEW_LINK}, status=403)
 
 
 @login_required
@@ -69,6 +103,7 @@ def file_manager(request, pk):
 
 urlpatterns = [
     path("login", LoginView.as_view(), name="login"),
+    path("login/link/<str:key>", LoginLinkView.as_view(), name="login-link"),
     path("logout", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
     path("", project_list, name="project-pages"),
     path("projects/<int:pk>/files", file_manager, name="file-manager"),

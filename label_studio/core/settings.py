@@ -11,6 +11,13 @@ Everything a deployment changes comes from the environment:
   list like ``R1,R3``; see :mod:`label_studio.core.fixes`.
 - ``IMPORT_ASYNC_DEFAULT`` — ``true`` to import in the background when a request
   does not say ``?async=``.
+- ``DJANGO_SECRET_KEY`` — signs login links (and Django's own tokens); ``racelab serve`` sets a random one.
+  The default is public: anyone can forge a login link with it.
+- ``RACELAB_FAILED_AUTH_RATE`` — failed token or password attempts allowed per client
+  address, e.g. ``10/min`` (default); see :mod:`label_studio.core.throttling`.
+- ``RACELAB_NUM_PROXIES`` — reverse proxies in front of the app (default 0), so that the
+  throttle counts per client, not per proxy, and a client cannot pick its address by header.
+- ``RACELAB_LOGIN_LINK_MAX_AGE`` — seconds a login link stays valid (default 3600).
 - ``RACE_CONTROLLER`` — dotted path of a factory that installs a race-point
   controller at start-up (only test tools set this).
 """
@@ -57,6 +64,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # No page may be framed: a framed login-link page would let another site click "Log in" for you.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "label_studio.core.urls"
@@ -104,16 +113,26 @@ RQ_QUEUES = {
 }
 RQ = {"COMMIT_MODE": "auto"}  # the dispatcher (core.jobs) decides when to enqueue
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # Failed-authentication counts: shared by every web process when there is a Redis.
+    "throttle": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                 "KEY_PREFIX": "racelab-throttle"} if REDIS_URL else
+                {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "label_studio.core.throttling.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "label_studio.core.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_RATES": {"failed_authentication": os.environ.get("RACELAB_FAILED_AUTH_RATE", "10/min")},
+    # Proxies in front of the app that append to X-Forwarded-For. DRF's default (None) trusts the whole
+    # header, so a client could name a new address per attempt and never be throttled.
+    "NUM_PROXIES": int(os.environ.get("RACELAB_NUM_PROXIES", 0)),
 }
 
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", RACELAB_HOME / "media"))
@@ -121,6 +140,7 @@ MEDIA_URL = "/data/"
 STATIC_URL = "/static/"
 LOGIN_URL = "/login"
 LOGIN_REDIRECT_URL = "/"
+LOGIN_LINK_MAX_AGE = int(os.environ.get("RACELAB_LOGIN_LINK_MAX_AGE", 3600))
 
 USE_TZ = True
 TIME_ZONE = "UTC"

@@ -14,8 +14,12 @@ from label_studio.data_import.models import FileUpload, ProjectImport
 from label_studio.tasks.models import Task
 
 
-def import_flow_metrics(stuck_after=None):
-    """Return a dict of the import flow's health figures over the whole database."""
+def import_flow_metrics(stuck_after=None, ids_within=None):
+    """Return a dict of the import flow's health figures over the whole database.
+
+    ``ids_within`` (a FileUpload queryset) limits the two id lists to those file uploads; the
+    counts stay whole-database.
+    """
     stuck_after = settings.IMPORT_STUCK_AFTER_SECONDS if stuck_after is None else stuck_after
     cutoff = timezone.now() - timedelta(seconds=stuck_after)
     distribution = {status: 0 for status, _ in FileUpload.STATUS_CHOICES}
@@ -30,23 +34,32 @@ def import_flow_metrics(stuck_after=None):
     documents = completed.filter(is_parent_document=True)  # a document's tasks are its pages'
     short_documents = documents.annotate(page_tasks=Count("pages__tasks")).filter(
         Q(page_tasks__lt=F("pages_total")) | Q(pages_done__lt=F("pages_total")))
-    mismatch_ids = sorted([*empty_files.values_list("id", flat=True)[:100],
-                           *short_documents.values_list("id", flat=True)[:100]])[:100]
+    mismatch_ids = _first_ids(empty_files, short_documents)
+    if ids_within is not None:
+        stuck_listed = stuck.filter(pk__in=ids_within.values("pk"))
+        mismatch_listed = _first_ids(*(files.filter(pk__in=ids_within.values("pk"))
+                                       for files in (empty_files, short_documents)))
+    else:
+        stuck_listed, mismatch_listed = stuck, mismatch_ids
     completed_count = completed.count()
     finished = ProjectImport.objects.filter(status__in=ProjectImport.FINAL)
     durations = sorted(d for d in finished.order_by("-finished_at").values_list("duration", flat=True)[:100] if d is not None)
     return {
         "status_distribution": distribution,
         "stuck_files": stuck.count(),
-        "stuck_file_ids": list(stuck.values_list("id", flat=True)[:100]),
+        "stuck_file_ids": list(stuck_listed.values_list("id", flat=True)[:100]),
         "stuck_imports": stuck_imports.count(),
         "count_mismatches": len(mismatch_ids),
-        "count_mismatch_ids": mismatch_ids,
+        "count_mismatch_ids": mismatch_listed,
         "task_count_accuracy": 1.0 if not completed_count else 1 - len(mismatch_ids) / completed_count,
         "rq_job_success_rate": job_success_rate(),
         "avg_import_duration_ms": round(1000 * sum(durations) / len(durations), 1) if durations else None,
         "p95_import_duration_ms": round(1000 * durations[int(0.95 * (len(durations) - 1))], 1) if durations else None,
     }
+
+
+def _first_ids(*querysets):
+    return sorted(pk for files in querysets for pk in files.values_list("id", flat=True)[:100])[:100]
 
 
 def job_success_rate():

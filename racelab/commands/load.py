@@ -4,16 +4,22 @@ Examples::
 
     racelab load --scenario all --users 100 --run-time 60s
     racelab load --scenario uploads --fixes none --inject commit=200ms,worker=300ms   # the gate must fail
-    RACELAB_TOKEN=KEY racelab load --host http://127.0.0.1:8080                       # any upstream-API server
+    racelab load --host http://127.0.0.1:8080 --token-file ~/.racelab-token           # any upstream-API server
+    RACELAB_TOKEN=KEY racelab load --host http://127.0.0.1:8080                       # the same, from the environment
 
 For more load than one machine gives, run Locust itself in master/worker mode:
 ``locust -f locustfiles/ --master --expect-workers N --headless ...`` here and
 ``locust -f locustfiles/ --worker --master-host HOST`` on each worker machine
 (``RACELAB_TOKEN`` set on each); then ``python -m reports --results DIR``.
 """
+import argparse
+import os
+
 from racelab.dbwatch import WatchError
-from racelab.loadrun import SCENARIOS, LoadError, load_and_report
+from racelab.loadrun import SCENARIOS, LoadError, load_and_report, token_from_file
 from racelab.serving import DB_CHOICES
+
+DB_URL_ENV = "RACELAB_DB_URL"
 
 
 def add_arguments(parser):
@@ -24,9 +30,12 @@ def add_arguments(parser):
     parser.add_argument("--think-time", default="",
                         help="Seconds each user pauses between imports, MIN-MAX or N (default: each scenario's pace).")
     parser.add_argument("--host", default=None, help="Target an app already running (default: serve the bundled one).")
-    parser.add_argument("--token", default=None, help="API token for --host (default: $RACELAB_TOKEN).")
+    parser.add_argument("--token-file", default=None,
+                        help="File holding the API token for --host (default: $RACELAB_TOKEN). Never on the command line.")
+    parser.add_argument("--token", default=None, help=argparse.SUPPRESS)  # gone: refused with what to use instead
     parser.add_argument("--db-url", default=None,
-                        help="PostgreSQL of the --host app, to watch its connections, lock waits and deadlocks.")
+                        help="PostgreSQL of the --host app, to watch its connections, lock waits and deadlocks "
+                             f"(default: ${DB_URL_ENV}, which keeps its password off the command line).")
     parser.add_argument("--allow-remote-host", action="store_true",
                         help="Allow a --host that is not loopback (your own staging server only).")
     parser.add_argument("--inject", default="", help="Widen race windows in the served app, e.g. commit=200ms,worker=300ms.")
@@ -38,12 +47,16 @@ def add_arguments(parser):
 
 
 def run(args):
+    if args.token:
+        print("racelab load: --token is gone: a key on the command line is visible to every local user. "
+              "Set RACELAB_TOKEN=KEY or pass --token-file PATH.")
+        return 2
     try:
         code, _ = load_and_report(
             scenario=args.scenario, users=args.users, spawn_rate=args.spawn_rate, run_time=args.run_time,
-            host=args.host, token=args.token, inject=args.inject, fixes=args.fixes, db=args.db, workers=args.workers,
+            host=args.host, token=token_from_file(args.token_file), inject=args.inject, fixes=args.fixes, db=args.db, workers=args.workers,
             processes=args.processes, out=args.out, allow_remote_host=args.allow_remote_host,
-            think_time=args.think_time, db_url=args.db_url)
+            think_time=args.think_time, db_url=args.db_url or os.environ.get(DB_URL_ENV))
     except (LoadError, WatchError) as exc:
         print(f"racelab load: {exc}")
         return 2

@@ -17,6 +17,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "reports" / "latest" / "screenshots"
 TIMEOUT_MS = 20_000
+PASSWORD = "the browser tests' own password"  # racelab serve sets none; slow_app's user gets this one
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +31,14 @@ def app():
 
 @pytest.fixture(scope="module")
 def slow_app():
-    """Serve the app like :func:`app`, but every job waits 1.5 s before it starts, so "Pending" stays on screen."""
+    """Serve the app like :func:`app`, but every job waits 1.5 s before it starts, so "Pending" stays on screen.
+
+    Its user ``racelab`` has the password :data:`PASSWORD` (from ``RACELAB_PASSWORD``), to log in by the form.
+    """
     from racelab.serving import served_app
 
-    with served_app(db="sqlite", workers=1, web_workers=1, inject="worker=1500ms") as served:
+    with served_app(db="sqlite", workers=1, web_workers=1, inject="worker=1500ms",
+                    extra_env={"RACELAB_PASSWORD": PASSWORD}) as served:
         yield served
 
 

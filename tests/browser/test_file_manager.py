@@ -11,6 +11,7 @@ import urllib.request
 
 import pytest
 
+from tests.browser.conftest import PASSWORD
 from tests.conftest import csv_rows, pdf_bytes
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]' installs Playwright")
@@ -47,15 +48,21 @@ def create_project(app, title, token=None):
 
 
 def create_user(app, username):
-    """Create a user (password ``racelab``) in the served app's database; return its API token."""
-    return subprocess.run([sys.executable, "-m", "django", "ensure_api_user", "--username", username,
-                           "--password", "racelab"], env=app.env, check=True, capture_output=True, text=True).stdout.strip()
+    """Create a user (no password) in the served app's database; return its API token."""
+    return subprocess.run([sys.executable, "-m", "django", "ensure_api_user", "--username", username],
+                          env=app.env, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def open_files_with_token(page, app, project_id):
-    """Log ``page`` in through the one-click ``/login?token=…`` link and land on the project's file manager."""
-    page.goto(f"{app.url}/login?token={app.token}&next=/projects/{project_id}/files")
-    expect(page.locator("#file-manager"), "the token link did not lead to the file manager").to_be_visible()
+def log_in(page, app, next_path=""):
+    """Log ``page`` in the way a person does: open a one-time login link, then press its "Log in" button."""
+    page.goto(app.login_link() + (f"?next={next_path}" if next_path else ""))
+    page.get_by_role("button", name="Log in as racelab").click()
+
+
+def open_files_logged_in(page, app, project_id):
+    """Log ``page`` in through a one-time login link and land on the project's file manager."""
+    log_in(page, app, f"/projects/{project_id}/files")
+    expect(page.locator("#file-manager"), "the login link did not lead to the file manager").to_be_visible()
     expect(page.locator("#uploads"), "the file list never loaded").not_to_contain_text("Loading…")
 
 
@@ -74,7 +81,7 @@ def test_async_csv_shows_pending_then_its_count_and_polling_stops(slow_app, page
     expect(page, "an anonymous visitor was not sent to the login page").to_have_url(re.compile(r"/login\?next=/$"))
     shot(page, "login")
     page.get_by_label("Username").fill("racelab")
-    page.get_by_label("Password").fill("racelab")
+    page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.get_by_label("New project title").fill("Async CSV")
     page.get_by_role("button", name="Create").click()
@@ -112,7 +119,7 @@ def test_async_csv_shows_pending_then_its_count_and_polling_stops(slow_app, page
 
 def test_bad_file_shows_the_error_naming_it_and_adds_no_row(app, page, shot):
     project_id = create_project(app, "Bad input")
-    open_files_with_token(page, app, project_id)
+    open_files_logged_in(page, app, project_id)
     page.get_by_label("Import in background").uncheck()
     choose_file(page, "good.json", json.dumps([{"text": "a"}, {"text": "b"}]), "application/json")
     page.get_by_role("button", name="Upload").click()
@@ -133,7 +140,7 @@ def test_bad_file_shows_the_error_naming_it_and_adds_no_row(app, page, shot):
 
 def test_fifty_page_pdf_shows_its_pages_folded_beneath(app, page, shot):
     project_id = create_project(app, "PDF")
-    open_files_with_token(page, app, project_id)
+    open_files_logged_in(page, app, project_id)
     choose_file(page, "report.pdf", pdf_bytes(50), "application/pdf")
     page.get_by_role("button", name="Upload").click()
     expect(badge_of(page, "report.pdf"), "the PDF never showed as importing").to_have_text(
@@ -160,9 +167,12 @@ def test_fifty_page_pdf_shows_its_pages_folded_beneath(app, page, shot):
 def test_a_user_sees_only_their_own_projects(app, page, shot):
     theirs = create_project(app, "Someone else's", token=create_user(app, "someone-else"))
     create_project(app, "Mine")
-    page.goto(f"{app.url}/login?token=not-a-token")
-    expect(page.get_by_role("alert"), "a wrong token was not refused").to_contain_text("not valid")
+    page.goto(f"{app.url}/login/link/not-a-link")
+    expect(page.get_by_role("alert"), "a forged login link was not refused").to_contain_text("not a valid login link")
     page.goto(f"{app.url}/login?token={app.token}")
+    expect(page.get_by_role("button", name="Log in", exact=True), "a token in the address logged the browser in"
+           ).to_be_visible()
+    log_in(page, app)
     expect(page.get_by_role("link", name="Mine"), "the user's project is not listed").to_be_visible()
     expect(page.get_by_role("link", name="Someone else's"), "another user's project is listed").to_have_count(0)
     shot(page, "projects")

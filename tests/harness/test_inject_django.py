@@ -81,7 +81,9 @@ def test_an_enqueue_failure_leaves_the_import_created(use_redis, inject, caplog)
 def test_a_worker_delay_applies_in_a_real_worker_process(remote_sync_points, inject, rq_worker_process):
     user = UserFactory()
     project = ProjectFactory(created_by=user)
-    rq_worker_process(env=inject(f"worker[job={RUN_IMPORT}]=30ms"))
+    workers = rq_worker_process(env=inject(f"worker[job={RUN_IMPORT}]=30ms"))
+    # The Redis URL carries the throw-away server's password: never on a command line (`ps` shows those to all).
+    assert not [p.args for p in workers.processes if workers.redis_url in " ".join(map(str, p.args))]
 
     project_import = services.start_async_import(project, user, [services.Upload("a.json", TASKS)])
 

@@ -5,6 +5,7 @@ No Django here. Each real PostgreSQL start costs about a second, a Redis start a
 import contextlib
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -55,7 +56,11 @@ def test_postgres_serves_its_database_then_stops_clean(pg_bindir):
     service = services.start_postgres(bindir=pg_bindir)
     try:
         assert service.name == "postgres"
-        assert service.url == f"postgres://postgres@127.0.0.1:{service.port}/racelab"
+        assert re.fullmatch(rf"postgres://postgres:[0-9a-f]{{32}}@127\.0\.0\.1:{service.port}/racelab", service.url)
+        with pytest.raises(psycopg2.OperationalError, match="password"):  # scram-sha-256, not trust
+            psycopg2.connect(host="127.0.0.1", port=service.port, user="postgres", dbname="racelab")
+        with pytest.raises(psycopg2.OperationalError, match="password"):  # the Unix socket too
+            psycopg2.connect(host=service.tmpdir, port=service.port, user="postgres", dbname="racelab")
         conn = psycopg2.connect(service.url)
         try:
             with conn, conn.cursor() as cursor:
@@ -78,7 +83,11 @@ def test_postgres_serves_its_database_then_stops_clean(pg_bindir):
 
 def test_redis_serves_then_stops_clean():
     with services.start_redis() as service:
-        assert service.url == f"redis://127.0.0.1:{service.port}/0"
+        assert re.fullmatch(rf"redis://:[0-9a-f]{{32}}@127\.0\.0\.1:{service.port}/0", service.url)
+        with pytest.raises((redis_py.AuthenticationError, redis_py.ResponseError), match="authenticated|NOAUTH"):
+            redis_py.Redis(host="127.0.0.1", port=service.port).set("k", "v")
+        password = service.url.split(":")[2].split("@")[0]
+        assert password not in " ".join(service.process.args)  # argv is readable by every local user
         client = redis_py.Redis.from_url(service.url)
         client.set("k", "v")
         assert client.get("k") == b"v"
@@ -173,7 +182,7 @@ def test_pg_bindir_override_wins_and_is_checked(monkeypatch, tmp_path):
 def test_a_server_that_exits_reports_its_command_and_leaves_nothing(private_tmp):
     with pytest.raises(services.ServiceUnavailable, match="exited with status 1") as error:
         services.start_redis(binary="/bin/false")
-    assert "command: /bin/false --port" in str(error.value)
+    assert re.search(r"command: /bin/false \S+/redis\.conf --port", str(error.value)), str(error.value)
     assert list(private_tmp.iterdir()) == []
 
 
@@ -221,7 +230,7 @@ def test_the_command_line_prints_urls_and_stops_on_sigterm(request):
     try:
         assert cli.stdout.readline() == "DATABASE_URL=postgres://given@db.invalid/x\n"
         redis_line = cli.stdout.readline()
-        assert redis_line.startswith("REDIS_URL=redis://127.0.0.1:")
+        assert re.match(r"REDIS_URL=redis://:[0-9a-f]{32}@127\.0\.0\.1:", redis_line), redis_line
         port = int(redis_line.rsplit(":", 1)[1].split("/")[0])
         assert _port_open(port)
     finally:

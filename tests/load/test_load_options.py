@@ -7,7 +7,8 @@ import psutil
 import pytest
 
 from racelab.dbwatch import WatchError
-from racelab.loadrun import LoadError, check_host, load_and_report, locust_command, seconds
+from racelab.cli import main
+from racelab.loadrun import LoadError, check_host, load_and_report, locust_command, seconds, token_from_file
 
 
 @pytest.mark.parametrize("text, expected", [("60s", 60), ("2m", 120), ("1h30m", 5400), ("45", 45)])
@@ -91,3 +92,18 @@ def command_line(process):
         return " ".join(process.cmdline())
     except psutil.NoSuchProcess:
         return ""
+
+
+def test_a_targets_token_comes_from_the_environment_or_a_file_and_the_error_says_both(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("RACELAB_TOKEN", raising=False)
+    with pytest.raises(LoadError, match=r"set RACELAB_TOKEN=KEY or pass --token-file PATH"):
+        load_and_report(host="http://127.0.0.1:1", out=tmp_path)
+    (tmp_path / "token").write_text("key-from-a-file\n")
+    assert token_from_file(tmp_path / "token") == "key-from-a-file"
+    with pytest.raises(LoadError, match=r"--token-file .*missing: No such file.*RACELAB_TOKEN"):
+        token_from_file(tmp_path / "missing")
+
+    assert main(["load", "--host", "http://127.0.0.1:1", "--token", "KEY"]) == 2  # would be in every process listing
+    assert "--token is gone" in capsys.readouterr().out
+    assert main(["serve", "--user-token", "KEY"]) == 2
+    assert "Set RACELAB_USER_TOKEN=KEY or pass --user-token-file PATH" in capsys.readouterr().out

@@ -1,0 +1,72 @@
+"""Throttle failed authentication: API tokens and the login page's passwords, per client address.
+
+DRF authenticates before it checks throttles, so a bad token raises ``AuthenticationFailed``
+before any view throttle could count it. :class:`ThrottledTokenAuthentication` therefore
+consults :class:`FailedAuthenticationThrottle` itself: a client that has failed
+``DEFAULT_THROTTLE_RATES["failed_authentication"]`` times in the window gets 429 with
+``Retry-After`` for every further attempt, right or wrong, until the window moves on. A
+request that sends no credentials is not an attempt and is not counted. The counts live
+in the ``throttle`` cache, which is Redis whenever ``REDIS_URL`` is set, so every gunicorn
+worker shares them.
+"""
+from django.core.cache import caches
+from rest_framework.authentication import TokenAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed, Throttled
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
+
+
+class FailedAuthenticationThrottle(SimpleRateThrottle):
+    """Count failed authentications per client address (DRF's ``get_ident``: ``NUM_PROXIES`` applies)."""
+
+    scope = "failed_authentication"
+
+    def __init__(self):
+        self.cache = caches["throttle"]
+        super().__init__()
+
+    def get_rate(self):
+        # Read at call time, not at import: the rate is a setting tests and deployments change.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def get_cache_key(self, request, view=None):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+    def _load(self, request):
+        self.key, self.now = self.get_cache_key(request), self.timer()
+        self.history = [at for at in self.cache.get(self.key, []) if at > self.now - self.duration]
+
+    def exhausted(self, request):
+        """Return True when the client has no failure left in this window; count nothing."""
+        if self.rate is None:
+            return False
+        self._load(request)
+        return len(self.history) >= self.num_requests
+
+    def record_failure(self, request):
+        """Count one failed attempt of the client."""
+        if self.rate is not None:
+            self._load(request)
+            self.throttle_success()
+
+    def check(self, request):
+        """Raise ``Throttled`` (429, ``Retry-After``) when the client has used up its failures."""
+        if self.exhausted(request):
+            raise Throttled(wait=self.wait(), detail="Too many failed authentication attempts from this address; "
+                                                     "retry with a valid token or password after the wait.")
+
+
+class ThrottledTokenAuthentication(TokenAuthentication):
+    """DRF's ``Authorization: Token <key>``, refusing clients that failed too often with 429 before looking the key up."""
+
+    def authenticate(self, request):
+        words = get_authorization_header(request).split()
+        if not words or words[0].lower() != self.keyword.lower().encode():
+            return None  # no token sent: not an attempt, not counted
+        throttle = FailedAuthenticationThrottle()
+        throttle.check(request)
+        try:
+            return super().authenticate(request)
+        except AuthenticationFailed:
+            throttle.record_failure(request)
+            raise
