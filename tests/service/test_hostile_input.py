@@ -9,7 +9,7 @@ import whose error is the same message (the last test).
 import json
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 from django.conf import settings
@@ -39,9 +39,18 @@ class Case:
     name: bytes = b""  # the name as sent, or b"*=…" for RFC 2231's filename*=… (a body is "the request body")
     shown: str = ""  # how the message names it (default: the name, quoted)
     modes: tuple = ("false",)  # ?async= values: content in files is only refused in the request when sync
+    limits: dict = field(default_factory=dict)  # settings for this case, e.g. a small IMPORT_MAX_FILE_BYTES
+    setting: str = ""  # the setting the message must name, for a limit
 
 
 BODY_MODES = ("false", "true")
+
+
+def tasks_json(count, pad=0):
+    return json.dumps([{"text": "x" * pad} for _ in range(count)]).encode()
+
+
+TINY_BYTES = {"IMPORT_MAX_FILE_BYTES": 1000, "IMPORT_MAX_REQUEST_BYTES": 3000}
 CASES = [
     # NUL: PostgreSQL's jsonb cannot hold U+0000.
     Case("nul-json-escape", "file", b'[{"text": "a\\u0000b"}]', "contains a NUL character", b"nul.json"),
@@ -100,6 +109,19 @@ CASES = [
          "\ufffd\ufffd.json", modes=BODY_MODES),
     Case("latin1-name", "file", b"text\nx\n", "the file name is not UTF-8 text", "caf\xe9.csv".encode("latin-1"),
          "caf\\xe9.csv", modes=BODY_MODES),
+    # Limits: one message form (what was counted, the limit, its setting) for bodies, files and whole requests.
+    Case("body-over-the-byte-limit", "body", tasks_json(1, pad=1200), "the body is 1214 bytes, over the limit of 1000 "
+         "bytes", modes=BODY_MODES, limits=TINY_BYTES, setting="IMPORT_MAX_FILE_BYTES"),
+    Case("file-over-the-byte-limit", "file", tasks_json(1, pad=1200), "the file is 1214 bytes, over the limit of 1000 "
+         "bytes", b"big.json", modes=BODY_MODES, limits=TINY_BYTES, setting="IMPORT_MAX_FILE_BYTES"),
+    Case("request-over-the-total-limit", "files", tasks_json(1, pad=900), "the upload is 4", b"part.json",
+         "the request", modes=BODY_MODES, limits=TINY_BYTES, setting="IMPORT_MAX_REQUEST_BYTES"),
+    Case("body-over-the-task-limit", "body", tasks_json(4), "the body holds 4 tasks, over the limit of 3 tasks",
+         modes=BODY_MODES, limits={"IMPORT_MAX_TASKS": 3}, setting="IMPORT_MAX_TASKS"),
+    Case("file-over-the-task-limit", "file", tasks_json(4), "the file holds 4 tasks, over the limit of 3 tasks",
+         b"many.json", limits={"IMPORT_MAX_TASKS": 3}, setting="IMPORT_MAX_TASKS"),
+    Case("pdf-over-the-page-limit", "file", pdf_bytes(3), "the file holds 3 pages, over the limit of 2 pages",
+         b"long.pdf", limits={"IMPORT_MAX_PDF_PAGES": 2}, setting="IMPORT_MAX_PDF_PAGES"),
 ]
 
 
@@ -117,7 +139,7 @@ def send(api, project, case, mode):
     url = f"/api/projects/{project.id}/import?async={mode}"
     if case.sent_as == "body":
         return api.generic("POST", url, case.content, "application/json")
-    files = [(case.name, case.content)]
+    files = [(case.name, case.content)] * (4 if case.sent_as == "files" else 1)  # "files": four of it, alone
     if case.sent_as == "file":
         files.insert(0, (b"good.csv", b"text\nkept out\n"))
     return api.generic("POST", url, *multipart(*files))
@@ -134,7 +156,9 @@ def state():
 
 @pytest.mark.parametrize("case, mode", [(case, mode) for case in CASES for mode in case.modes],
                          ids=[f"{case.id}-async={mode}" for case in CASES for mode in case.modes])
-def test_hostile_input_is_a_400_naming_it_and_the_problem_and_leaves_nothing(api, project, case, mode):
+def test_hostile_input_is_a_400_naming_it_and_the_problem_and_leaves_nothing(api, project, settings, case, mode):
+    for name, value in case.limits.items():
+        setattr(settings, name, value)
     before = state()
 
     response = send(api, project, case, mode)
@@ -143,8 +167,9 @@ def test_hostile_input_is_a_400_naming_it_and_the_problem_and_leaves_nothing(api
     assert response.status_code == 400, text
     detail = response.json()["detail"]
     shown = "the request body" if case.sent_as == "body" else f"'{case.shown or case.name.decode()}'"
-    assert shown in detail, detail
+    assert (case.shown if case.shown.startswith("the request") else shown) in detail, detail
     assert case.problem in detail, detail
+    assert f"the {case.setting} setting" in detail if case.setting else True, detail
     assert not [word for word in SQL_OR_TRACE if word in text], text
     assert state() == before
 

@@ -1,0 +1,96 @@
+"""The byte limits of an import request, read where they are enforced: the parsers, on streams that lie.
+
+The API-level cases (a 400 naming the limit and its setting, nothing stored) are
+in ``test_hostile_input.py``; these show what the client cannot see: a body over
+the limit is never held in memory, and a request whose ``Content-Length`` lies
+is still stopped at ``IMPORT_MAX_REQUEST_BYTES``.
+"""
+import io
+import tracemalloc
+
+import pytest
+from rest_framework.exceptions import ParseError
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
+
+from label_studio.data_import.json_body import ImportJSONParser
+from label_studio.data_import.multipart import ImportMultiPartParser
+from tests.service.test_hostile_input import multipart, tasks_json
+
+MiB = 1024 * 1024
+
+
+class EndlessJSON:
+    """A request body of ``size`` bytes (a JSON list, never all in memory) that counts what was read of it."""
+
+    def __init__(self, size):
+        self.size, self.position = size, 0
+
+    def read(self, size=-1):
+        size = self.size - self.position if size is None or size < 0 else min(size, self.size - self.position)
+        start, self.position = self.position, self.position + size
+        return (b"[" if start == 0 and size else b"") + b" " * (size - (1 if start == 0 and size else 0))
+
+
+def parser_context(content_length, body=b"", content_type="application/json"):
+    request = Request(APIRequestFactory().generic("POST", "/api/projects/1/import", body, content_type))
+    if content_length is None:
+        request.META.pop("CONTENT_LENGTH", None)
+    else:
+        request.META["CONTENT_LENGTH"] = str(content_length)
+    return {"request": request}
+
+
+def peak_bytes(action):
+    tracemalloc.start()
+    try:
+        action()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+@pytest.mark.parametrize("declared", [32 * MiB, None, 10], ids=["honest-length", "no-length", "lying-length"])
+def test_a_body_over_the_limit_is_refused_without_being_held_in_memory(settings, declared):
+    settings.IMPORT_MAX_FILE_BYTES = MiB
+    body = EndlessJSON(32 * MiB)
+    refused = []
+
+    def parse():
+        with pytest.raises(ParseError) as caught:
+            ImportJSONParser().parse(body, "application/json", parser_context(declared))
+        refused.append(caught.value.detail["detail"])
+
+    peak = peak_bytes(parse)
+
+    counted = "32 MiB" if declared == 32 * MiB else "more than 1 MiB"
+    assert peak < 3 * MiB, f"refusing a 32 MiB body over a 1 MiB limit took {peak / MiB:.1f} MiB ({counted})"
+    assert "the body is" in refused[0] and "over the limit of 1048576 bytes" in refused[0], refused[0]
+    assert "the IMPORT_MAX_FILE_BYTES setting" in refused[0], refused[0]
+    assert body.position == body.size, "the rest of the body was not drained: the client may never read the 400"
+
+
+def test_a_body_at_the_limit_is_parsed(settings):
+    settings.IMPORT_MAX_FILE_BYTES = 1000
+    content = tasks_json(1, pad=1000 - len(tasks_json(1)))
+    assert len(content) == 1000
+
+    parsed = ImportJSONParser().parse(io.BytesIO(content), "application/json", parser_context(len(content)))
+
+    assert parsed == [{"text": "x" * 986}]
+
+
+def test_a_multipart_request_over_the_total_is_stopped_while_it_streams(settings):
+    """Its ``Content-Length`` says 100 bytes; Django's parser reads to the end of the stream, 4201 bytes."""
+    settings.IMPORT_MAX_FILE_BYTES, settings.IMPORT_MAX_REQUEST_BYTES = 1000, 3000
+    body, content_type = multipart(*[(f"part{n}.json".encode(), tasks_json(1, pad=900)) for n in range(4)])
+    stream = io.BytesIO(body)
+
+    with pytest.raises(ParseError) as caught:
+        ImportMultiPartParser().parse(stream, content_type, parser_context(100, body, content_type))
+
+    detail = caught.value.detail["detail"]
+    assert detail.startswith("the request: the upload is more than 3000 bytes, over the limit of 3000 bytes."), detail
+    assert "the IMPORT_MAX_REQUEST_BYTES setting" in detail, detail
+    assert stream.tell() == len(body), "the rest of the request was not drained"
