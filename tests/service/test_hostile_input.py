@@ -8,14 +8,12 @@ import whose error is the same message (the last test).
 """
 import json
 import os
-import random
 from dataclasses import dataclass, field
 
 import pytest
 from django.conf import settings
 
 from label_studio.data_import.models import FileUpload, ProjectImport
-from label_studio.data_import.parsers import BadImport, parse_tasks
 from label_studio.tasks.models import Task
 from tests.conftest import pdf_bytes
 
@@ -240,55 +238,6 @@ def test_a_pdf_with_a_190_character_cjk_name_stores_its_pages(api, project):
     assert response.status_code == 201, response.content
     assert response.json()["task_count"] == 2
     assert all(len(os.path.basename(fu.file.name).encode()) <= 255 for fu in FileUpload.objects.all())
-
-
-# Not Hypothesis (it is not installed): seeded random bytes and mutations of valid files, for every parsed format.
-SEEDS = [b'[{"text": "a", "n": 1.5e3, "l": [true, null]}]', b"text,n\na,1\nb,2\n", b"one\ntwo\n", b"a\tb\n1\t2\n",
-         b'{"data": {"text": "\\u00e9\\ud83d\\ude00"}}', b"\xef\xbb\xbftext\n\xc3\xa9\n"]
-NOISE = [b"\x00", b"\\u0000", b"\\ud800", b"NaN", b"-Infinity", b"1e999", b"9" * 5000, b"[" * 2000, b"{", b'"', b",",
-         b"\r", b"\n", b"\xff", b"\xed\xa0\x80", b"\xef\xbb\xbf", b"\t", b"\\", b"\x85", b"\xe2\x80\xa8"]
-
-
-def random_content(rng):
-    if rng.random() < 0.3:
-        return bytes(rng.randrange(256) for _ in range(rng.randrange(64)))
-    content = bytearray(rng.choice(SEEDS))
-    for _ in range(rng.randrange(1, 4)):
-        at = rng.randrange(len(content) + 1)
-        content[at:at + rng.randrange(3)] = rng.choice(NOISE)
-    return bytes(content)
-
-
-@pytest.mark.parametrize("name", ["x.json", "x.csv", "x.txt", "x.tsv", "x.jsonl"])
-def test_any_bytes_give_tasks_or_a_bad_import(name):
-    rng = random.Random(f"racelab-{name}")
-    for _ in range(400):
-        content = random_content(rng)
-        try:
-            tasks = parse_tasks(name, content)
-        except BadImport:
-            continue
-        except Exception as exc:  # noqa: BLE001 - the property under test
-            pytest.fail(f"{name} {content[:200]!r}: {type(exc).__name__}: {exc}")
-        # What parsing accepts can be stored: strict JSON, and text that is UTF-8 without NUL.
-        json.dumps(tasks, allow_nan=False)
-        assert not [text for text in strings(tasks) if "\x00" in text or not utf8(text)]
-
-
-def strings(value):
-    if isinstance(value, dict):
-        return [text for key, item in value.items() for text in [key, *strings(item)]]
-    if isinstance(value, list):
-        return [text for item in value for text in strings(item)]
-    return [value] if isinstance(value, str) else []
-
-
-def utf8(text):
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 ASYNC_CONTENT = [(case.name, case.content, case.problem) for case in CASES
