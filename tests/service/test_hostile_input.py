@@ -4,7 +4,10 @@ Each case is sent as a multipart file (next to a good file, which must not be
 imported either) or as a raw JSON body; body and name cases also go through
 ``?async=true``, where they are refused in the request too. Async *file content*
 is only read by the job, as upstream does: those cases get a 201 and a failed
-import whose error is the same message (the last test).
+import whose error is the same message, whose failed rows stay and whose stored
+file is deleted; next to good files, the good ones are imported (the last two tests).
+Limits (bytes of a body, a file and a request; tasks; pages) are cases too, under
+small settings, each naming its setting.
 """
 import json
 import os
@@ -240,21 +243,48 @@ def test_a_pdf_with_a_190_character_cjk_name_stores_its_pages(api, project):
     assert all(len(os.path.basename(fu.file.name).encode()) <= 255 for fu in FileUpload.objects.all())
 
 
-ASYNC_CONTENT = [(case.name, case.content, case.problem) for case in CASES
-                 if case.sent_as == "file" and case.id.startswith(("nul-", "surrogate-", "nan-", "5000-", "overflowing-"))]
+ASYNC_CONTENT = [case for case in CASES if case.sent_as == "file" and "false" in case.modes and "true" not in case.modes]
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("name, content, problem", ASYNC_CONTENT, ids=[case[0].decode() for case in ASYNC_CONTENT])
-def test_async_content_errors_fail_the_file_with_the_message_not_sql(api, project, name, content, problem):
-    """Async, content is only read by the job (upstream's 201, then a failed import): its error is the 400's message."""
-    response = api.generic("POST", f"/api/projects/{project.id}/import?async=true", *multipart((name, content)))
+@pytest.mark.parametrize("case", ASYNC_CONTENT, ids=[case.id for case in ASYNC_CONTENT])
+def test_async_content_errors_fail_the_file_with_the_message_not_sql_and_delete_it(api, project, settings, case):
+    """Async, content is only read by the job (upstream's 201, then a failed import): its error is the 400's message.
+
+    The failed file upload and import rows stay, so the user can read why; the stored file is deleted.
+    """
+    for name, value in case.limits.items():
+        setattr(settings, name, value)
+    response = api.generic("POST", f"/api/projects/{project.id}/import?async=true", *multipart((case.name, case.content)))
 
     assert response.status_code == 201, response.content
     polled = api.get(response.json()["poll_url"]).json()
     [upload] = api.get(f"/api/projects/{project.id}/file-uploads").json()
-    assert (polled["status"], upload["status"], polled["task_count"]) == ("failed", "failed", 0)
-    for message in (polled["error"], upload["error_message"]):
-        assert f"'{name.decode()}'" in message and problem in message, message
+    assert (polled["status"], upload["status"], polled["task_count"], polled["failed_files"]) == ("failed", "failed", 0, 1)
+    for message in (polled["error"], upload["error_message"], polled["files"][0]["error_message"]):
+        assert f"'{case.name.decode()}'" in message and case.problem in message, message
         assert not [word for word in SQL_OR_TRACE if word in message], message
-    assert not Task.objects.exists()
+    assert f"the {case.setting} setting" in polled["error"] if case.setting else True, polled["error"]
+    assert (FileUpload.objects.count(), ProjectImport.objects.count(), Task.objects.count()) == (1, 1, 0)
+    assert (upload["file"], stored_files()) == (None, [])
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("case", ASYNC_CONTENT[:3] + ASYNC_CONTENT[-2:], ids=[case.id for case in ASYNC_CONTENT[:3] + ASYNC_CONTENT[-2:]])
+def test_async_a_bad_file_next_to_good_ones_fails_alone_and_the_import_says_so(api, project, settings, case):
+    """The good files import (each file commits alone), the bad one fails; the import is failed and says both."""
+    for name, value in case.limits.items():
+        setattr(settings, name, value)
+    good = [(b"good1.csv", b"text\na\nb\n"), (b"good2.txt", b"line\n")]
+    response = api.generic("POST", f"/api/projects/{project.id}/import?async=true",
+                           *multipart(*good, (case.name, case.content)))
+
+    assert response.status_code == 201, response.content
+    polled = api.get(response.json()["poll_url"]).json()
+    assert (polled["status"], polled["task_count"], polled["failed_files"]) == ("failed", 3, 1)
+    assert polled["error"].startswith(f"1 of 3 files failed; the other 2 were imported (3 tasks). Upload only the "
+                                      f"failed files again:\n'{case.name.decode()}': "), polled["error"]
+    assert [(entry["file_name"], entry["status"]) for entry in polled["files"]] == [
+        ("good1.csv", "completed"), ("good2.txt", "completed"), (case.name.decode(), "failed")]
+    assert (FileUpload.objects.count(), ProjectImport.objects.count(), Task.objects.count()) == (3, 1, 3)
+    assert sorted(path.rsplit("-", 1)[-1] for path in stored_files()) == ["good1.csv", "good2.txt"]
