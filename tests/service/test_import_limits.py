@@ -13,7 +13,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
-from label_studio.data_import.json_body import ImportJSONParser
+from label_studio.data_import.json_body import ImportFormParser, ImportJSONParser
 from label_studio.data_import.multipart import ImportMultiPartParser
 from tests.service.test_hostile_input import multipart, tasks_json
 
@@ -51,15 +51,16 @@ def peak_bytes(action):
     return peak
 
 
+@pytest.mark.parametrize("parser", [ImportJSONParser, ImportFormParser], ids=["json", "form"])
 @pytest.mark.parametrize("declared", [32 * MiB, None, 10], ids=["honest-length", "no-length", "lying-length"])
-def test_a_body_over_the_limit_is_refused_without_being_held_in_memory(settings, declared):
+def test_a_body_over_the_limit_is_refused_without_being_held_in_memory(settings, parser, declared):
     settings.IMPORT_MAX_FILE_BYTES = MiB
     body = EndlessJSON(32 * MiB)
     refused = []
 
     def parse():
         with pytest.raises(ParseError) as caught:
-            ImportJSONParser().parse(body, "application/json", parser_context(declared))
+            parser().parse(body, parser.media_type, parser_context(declared))
         refused.append(caught.value.detail["detail"])
 
     peak = peak_bytes(parse)
@@ -94,3 +95,14 @@ def test_a_multipart_request_over_the_total_is_stopped_while_it_streams(settings
     assert detail.startswith("the request: the upload is more than 3000 bytes, over the limit of 3000 bytes."), detail
     assert "the IMPORT_MAX_REQUEST_BYTES setting" in detail, detail
     assert stream.tell() == len(body), "the rest of the request was not drained"
+
+
+@pytest.mark.django_db
+def test_a_form_body_over_the_limit_is_a_400_naming_it(api, project, settings):
+    settings.IMPORT_MAX_FILE_BYTES = 1000
+    response = api.generic("POST", f"/api/projects/{project.id}/import", b"a=" + b"x" * 2000,
+                           "application/x-www-form-urlencoded")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["detail"] == ("the request body: the body is 2002 bytes, over the limit of 1000 bytes. "
+                                         "Send it in smaller requests (the limit is the IMPORT_MAX_FILE_BYTES setting).")
