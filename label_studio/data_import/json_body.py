@@ -3,21 +3,25 @@
 DRF's JSON parser recurses without a limit of its own (100k levels raise
 ``RecursionError``, a 500), accepts 900 levels where files stop at 64, and
 words its errors for developers; it and DRF's form parser read a body of any
-size into memory (Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` only guards
-``request.body``). These read one byte more than the limit at most, and the
-JSON one parses with :func:`load_json`, so a body gets the checks of a ``.json`` file.
+size into memory: DRF hands a ``JSONParser`` or ``FormParser`` (or a subclass)
+``request.body``, read whole up to ``DATA_UPLOAD_MAX_MEMORY_SIZE``. These are
+plain parsers of the same media types, so they get the stream; they read one
+byte more than the limit at most, and the JSON one parses with
+:func:`load_json`, so a body gets the checks of a ``.json`` file.
 """
 from django.conf import settings
 from django.http import QueryDict
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.parsers import BaseParser
 
 from label_studio.data_import.multipart import content_length, drain
 from label_studio.data_import.parsers import BODY, BadImport, decode_text, load_json, over_limit
 
 
-class ImportJSONParser(JSONParser):
+class ImportJSONParser(BaseParser):
     """Parse a JSON body (UTF-8, as RFC 8259 requires) or raise ParseError with the BadImport's 400 body."""
+
+    media_type = "application/json"
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
@@ -26,8 +30,10 @@ class ImportJSONParser(JSONParser):
             raise ParseError(exc.response_data())
 
 
-class ImportFormParser(FormParser):
-    """Parse a form-encoded body like DRF, once :func:`read_body` has found it within the limit."""
+class ImportFormParser(BaseParser):
+    """Parse a form-encoded body like DRF's ``FormParser``, once :func:`read_body` has found it within the limit."""
+
+    media_type = "application/x-www-form-urlencoded"
 
     def parse(self, stream, media_type=None, parser_context=None):
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)

@@ -31,6 +31,8 @@ class EndlessJSON:
         start, self.position = self.position, self.position + size
         return (b"[" if start == 0 and size else b"") + b" " * (size - (1 if start == 0 and size else 0))
 
+    readline = read  # a WSGI input has both; none of the parsers reads lines
+
 
 def parser_context(content_length, body=b"", content_type="application/json"):
     request = Request(APIRequestFactory().generic("POST", "/api/projects/1/import", body, content_type))
@@ -69,6 +71,25 @@ def test_a_body_over_the_limit_is_refused_without_being_held_in_memory(settings,
     assert peak < 3 * MiB, f"refusing a 32 MiB body over a 1 MiB limit took {peak / MiB:.1f} MiB ({counted})"
     assert "the body is" in refused[0] and "over the limit of 1048576 bytes" in refused[0], refused[0]
     assert "the IMPORT_MAX_FILE_BYTES setting" in refused[0], refused[0]
+    assert body.position == body.size, "the rest of the body was not drained: the client may never read the 400"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-www-form-urlencoded"])
+def test_a_body_over_the_limit_is_refused_through_the_api_without_being_held_in_memory(api, project, settings,
+                                                                                      content_type):
+    """Through DRF and Django, which hand a ``JSONParser`` or ``FormParser`` the whole ``request.body``."""
+    settings.IMPORT_MAX_FILE_BYTES = MiB
+    body = EndlessJSON(32 * MiB)
+    responses = []
+
+    peak = peak_bytes(lambda: responses.append(api.generic(
+        "POST", f"/api/projects/{project.id}/import", b"", content_type,
+        **{"wsgi.input": body, "CONTENT_LENGTH": str(body.size)})))
+
+    assert responses[0].status_code == 400, responses[0].content
+    assert "the body is 33554432 bytes, over the limit of 1048576 bytes" in responses[0].json()["detail"]
+    assert peak < 8 * MiB, f"refusing a 32 MiB body over a 1 MiB limit took {peak / MiB:.1f} MiB"
     assert body.position == body.size, "the rest of the body was not drained: the client may never read the 400"
 
 
