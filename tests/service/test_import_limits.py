@@ -1,12 +1,18 @@
-"""The byte limits of an import request, read where they are enforced: the parsers, on streams that lie.
+"""The byte limits of an import request: bodies and whole requests over them are refused without being held.
 
 The API-level cases (a 400 naming the limit and its setting, nothing stored) are
 in ``test_hostile_input.py``; these show what the client cannot see: a body over
-the limit is never held in memory, and a request whose ``Content-Length`` lies
-is still stopped at ``IMPORT_MAX_REQUEST_BYTES``.
+the limit is never held in memory (the parsers, then the whole API stack), a
+request whose ``Content-Length`` lies is still stopped at
+``IMPORT_MAX_REQUEST_BYTES``, and under gunicorn a client that sends all of a
+64 MiB request reads its 400 while the web worker's memory stays flat.
 """
+import http.client
 import io
+import json
+import os
 import tracemalloc
+import urllib.request
 
 import pytest
 from rest_framework.exceptions import ParseError
@@ -127,3 +133,60 @@ def test_a_form_body_over_the_limit_is_a_400_naming_it(api, project, settings):
     assert response.status_code == 400, response.content
     assert response.json()["detail"] == ("the request body: the body is 2002 bytes, over the limit of 1000 bytes. "
                                          "Send it in smaller requests (the limit is the IMPORT_MAX_FILE_BYTES setting).")
+
+
+@pytest.fixture(scope="module")
+def served():
+    """The app under gunicorn with 1 MiB and 3 MiB limits: one web worker, no job workers; a few seconds to start."""
+    from racelab.serving import served_app
+
+    limits = {"IMPORT_MAX_FILE_BYTES": str(MiB), "IMPORT_MAX_REQUEST_BYTES": str(3 * MiB)}
+    with served_app(db="sqlite", workers=0, web_workers=1, extra_env=limits, log=open(os.devnull, "w")) as app:
+        request = urllib.request.Request(f"{app.url}/api/projects", data=json.dumps({"title": "limits"}).encode(),
+                                         headers={"Authorization": f"Token {app.token}",
+                                                  "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            app.project_id = json.loads(response.read())["id"]
+        yield app
+
+
+def peak_rss_mib(pid):
+    """Return the peak resident memory of process ``pid`` in MiB (Linux's VmHWM)."""
+    with open(f"/proc/{pid}/status") as status:
+        return int(next(line for line in status if line.startswith("VmHWM")).split()[1]) / 1024
+
+
+def send_streaming(app, content_type, chunks, length):
+    """POST ``chunks`` (``length`` bytes in all) to the import as a client would, all of it; return (status, body)."""
+    connection = http.client.HTTPConnection(app.url.removeprefix("http://"), timeout=60)
+    connection.putrequest("POST", f"/api/projects/{app.project_id}/import")
+    for name, value in {"Authorization": f"Token {app.token}", "Content-Type": content_type,
+                        "Content-Length": str(length)}.items():
+        connection.putheader(name, value)
+    connection.endheaders()
+    for chunk in chunks:
+        connection.send(chunk)
+    response = connection.getresponse()
+    return response.status, json.loads(response.read())
+
+
+@pytest.mark.parametrize("kind", ["json body", "multipart"])
+def test_a_request_over_its_limit_gets_its_400_from_gunicorn_and_leaves_the_worker_small(served, kind):
+    """The client sends all 64 MiB and reads the 400 (the rest was drained); the web worker never holds the bytes."""
+    master = served.processes[0].pid
+    with open(f"/proc/{master}/task/{master}/children") as children:
+        [web] = children.read().split()
+    before = peak_rss_mib(web)
+    if kind == "json body":
+        chunks, content_type = [b"["] + [b" " * MiB] * 64 + [b"]"], "application/json"
+    else:
+        part = (b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.txt\"\r\n\r\n", (b"x" * 1023 + b"\n") * 512,
+                b"\r\n")
+        chunks, content_type = [piece for _ in range(64) for piece in part] + [b"--B--\r\n"], "multipart/form-data; boundary=B"
+
+    status, body = send_streaming(served, content_type, chunks, sum(map(len, chunks)))
+
+    setting = "IMPORT_MAX_FILE_BYTES" if kind == "json body" else "IMPORT_MAX_REQUEST_BYTES"
+    assert status == 400 and f"the {setting} setting" in body["detail"], (status, body)
+    after = peak_rss_mib(web)
+    assert after - before < 16, f"the web worker's peak RSS grew from {before:.0f} to {after:.0f} MiB refusing {kind}"
