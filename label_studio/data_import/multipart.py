@@ -8,7 +8,7 @@ names the file and the problem; this parser checks the name as the client sent i
 
 A whole request holds at most ``IMPORT_MAX_REQUEST_BYTES``: the view keeps every
 file in memory until its rows are written (six 45 MB files took a gunicorn
-worker to 553 MiB), and Django sets no total for file parts.
+worker's peak RSS from 77 to 343 MiB), and Django sets no total for file parts.
 """
 import html
 

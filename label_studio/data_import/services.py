@@ -470,9 +470,13 @@ def _finish_import_if_done(import_id):
     must still see that something did not arrive — ``completed`` would tell it
     every file is in. The per-file truth is in the poll's ``files`` and
     ``failed_files`` and in the file-upload list, which the file manager shows.
-    Nothing is rolled back and a failed file's stored bytes are deleted
+    A client that re-sends the whole import on ``failed`` would import the good
+    files twice, so the error says to re-send only the failed ones. Nothing is
+    rolled back, and a failed file's stored bytes are deleted
     (:func:`_mark_failed`); its row stays, with its message.
     """
+    if import_id is None:
+        return
     with transaction.atomic():
         project_import = ProjectImport.objects.select_for_update().filter(id=import_id).first()
         if project_import is None or project_import.status in ProjectImport.FINAL:
