@@ -149,7 +149,11 @@ LANGUAGE_CODE = "en-us"
 # The import flow.
 IMPORT_FIXES = fixes_from_env(os.environ.get("RACELAB_FIXES", "all"))
 IMPORT_ASYNC_DEFAULT = _env_bool("IMPORT_ASYNC_DEFAULT", False)
+# One file, and one JSON body, may hold at most this many bytes.
 IMPORT_MAX_FILE_BYTES = int(os.environ.get("IMPORT_MAX_FILE_BYTES", 50 * 1024 * 1024))
+# A whole multipart import request (all its files) may hold at most this many bytes: the view keeps
+# every file in memory until its rows are written, so this bounds a web worker's memory per request.
+IMPORT_MAX_REQUEST_BYTES = int(os.environ.get("IMPORT_MAX_REQUEST_BYTES", 2 * IMPORT_MAX_FILE_BYTES))
 IMPORT_MAX_TASKS = int(os.environ.get("IMPORT_MAX_TASKS", 100_000))
 IMPORT_MAX_JSON_DEPTH = int(os.environ.get("IMPORT_MAX_JSON_DEPTH", 64))
 IMPORT_MAX_PDF_PAGES = int(os.environ.get("IMPORT_MAX_PDF_PAGES", 1000))

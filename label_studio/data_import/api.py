@@ -7,12 +7,11 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.http import condition
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from label_studio.data_import import services
-from label_studio.data_import.json_body import ImportJSONParser
+from label_studio.data_import.json_body import ImportFormParser, ImportJSONParser
 from label_studio.data_import.models import ProjectImport
 from label_studio.data_import.multipart import ImportMultiPartParser
 from label_studio.data_import.parsers import BadImport, check_size
@@ -58,7 +57,7 @@ class ImportAPI(APIView):
     ``commit_to_project`` is not supported: every import commits its tasks (there is no ``reimport``).
     """
 
-    parser_classes = [ImportJSONParser, ImportMultiPartParser, FormParser]
+    parser_classes = [ImportJSONParser, ImportMultiPartParser, ImportFormParser]
 
     def post(self, request, pk):
         project = user_project(request, pk)

@@ -3,8 +3,10 @@
 ``FileUpload.status`` moves ``pending → processing → completed | failed`` and
 never backwards; ``completed`` means its tasks are committed and visible. A PDF
 has one parent file upload and one child per page; the parent is ``completed``
-only when every page is. ``ProjectImport`` records one async import:
-``created → in_progress → completed | failed``.
+only when every page is. A ``failed`` upload keeps its row and its
+``error_message`` but not its stored file (``file`` is empty). ``ProjectImport``
+records one async import: ``created → in_progress → completed | failed``, and
+``failed`` when any of its files failed, its other files' tasks committed.
 """
 import os
 

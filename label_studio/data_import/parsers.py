@@ -19,6 +19,7 @@ from django.conf import settings
 
 TABULAR = {".csv": ",", ".tsv": "\t"}
 BODY = "the request body"  # how messages name a JSON body, as they name a file by its quoted name
+REQUEST = "the request"  # how messages name a whole request, e.g. a multipart upload over its total limit
 SUPPORTED_FORMATS = (".json", ".jsonl", ".csv", ".tsv", ".txt", ".pdf")
 
 
@@ -68,10 +69,23 @@ def check_size(name, size):
     if size == 0:
         raise BadImport(display_name(name), "the file is empty.", "Upload a file with at least one task.")
     if size > settings.IMPORT_MAX_FILE_BYTES:
-        raise BadImport(
-            display_name(name), f"the file is {size} bytes, over the limit of {settings.IMPORT_MAX_FILE_BYTES} bytes.",
-            "Split it into smaller files (the limit is the IMPORT_MAX_FILE_BYTES setting).",
-        )
+        raise over_limit(display_name(name), size, "bytes", "IMPORT_MAX_FILE_BYTES")
+
+
+def over_limit(shown, amount, unit, setting, at_least=False):
+    """Return the BadImport of ``shown`` (a file, the body or the request) holding ``amount`` ``unit``, over ``setting``.
+
+    Every limit of the import speaks in this one form, for files, bodies and
+    async imports alike: what was counted, the limit, and the setting that sets
+    it. ``at_least`` says ``amount`` is only what was read before refusing.
+    """
+    limit = getattr(settings, setting)
+    subject = {BODY: "the body", REQUEST: "the upload"}.get(shown, "the file")
+    verb = "is" if unit == "bytes" else "holds"
+    counted = f"more than {limit}" if at_least else str(amount)
+    advice = "Send it in smaller requests" if shown in (BODY, REQUEST) else "Split it into smaller files"
+    return BadImport(shown, f"{subject} {verb} {counted} {unit}, over the limit of {limit} {unit}.",
+                     f"{advice} (the limit is the {setting} setting).")
 
 
 def parse_tasks(name, content):
@@ -112,12 +126,10 @@ def check_tasks(shown, tasks):
     database: no NUL character, no lone surrogate, no infinite number.
     """
     if not tasks:
-        raise BadImport(shown, "the file holds no tasks.", "Upload a file with at least one task.")
+        raise BadImport(shown, f"{'the body' if shown == BODY else 'the file'} holds no tasks.",
+                        "Send at least one task.")
     if len(tasks) > settings.IMPORT_MAX_TASKS:
-        raise BadImport(
-            shown, f"the file holds {len(tasks)} tasks, over the limit of {settings.IMPORT_MAX_TASKS}.",
-            "Split it into smaller files (the limit is the IMPORT_MAX_TASKS setting).",
-        )
+        raise over_limit(shown, len(tasks), "tasks", "IMPORT_MAX_TASKS")
     normalised = []
     for number, task in enumerate(tasks, 1):
         if not isinstance(task, dict) or not task:
@@ -243,8 +255,7 @@ def pdf_pages(name, content):
     if count == 0:
         raise BadImport(shown, "the PDF has no pages.", "Upload a PDF with at least one page.")
     if count > settings.IMPORT_MAX_PDF_PAGES:
-        raise BadImport(shown, f"the PDF has {count} pages, over the limit of {settings.IMPORT_MAX_PDF_PAGES}.",
-                        "Split it (the limit is the IMPORT_MAX_PDF_PAGES setting).")
+        raise over_limit(shown, count, "pages", "IMPORT_MAX_PDF_PAGES")
     return reader
 
 

@@ -22,6 +22,24 @@ class FileUploadSerializer(serializers.ModelSerializer):
 
 
 class ProjectImportSerializer(serializers.ModelSerializer):
+    """An async import with upstream's keys, plus ``files`` (one entry per uploaded file) and ``failed_files``.
+
+    Upstream's keys keep their meaning; ``task_count`` counts the tasks
+    committed, which for a ``failed`` import are its good files' (see
+    ``services._finish_import_if_done``). Each entry of ``files`` is
+    ``{id, file_name, status, error_message, task_count}``, with the names and
+    meanings of the file-upload list.
+    """
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        files = (FileUpload.objects.filter(project_import_id=instance.id, parent=None).with_task_count()
+                 .order_by("id").values("id", "original_name", "status", "error_message", "task_count"))
+        data["files"] = [{"id": row["id"], "file_name": row["original_name"], "status": row["status"],
+                          "error_message": row["error_message"], "task_count": row["task_count"]} for row in files]
+        data["failed_files"] = sum(row["status"] == FileUpload.FAILED for row in data["files"])
+        return data
+
     class Meta:
         model = ProjectImport
         fields = ["id", "project", "status", "commit_to_project", "file_upload_ids", "task_count", "annotation_count",

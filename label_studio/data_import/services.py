@@ -240,7 +240,10 @@ def run_import(import_id):
 
     The job claims the import with a conditional update (fix R9); a doubled or
     retried job finds it claimed and does nothing. A file upload already
-    claimed is skipped, so a re-run after a crash only does what is left.
+    claimed is skipped, so a re-run after a crash only does what is left. A file
+    whose transaction fails (a database error) fails alone, with a message for
+    the user: the other files still import, and the job re-raises the first such
+    error once the import is final, so RQ records it as failed.
     """
     if fix_enabled("R9"):
         claimed = ProjectImport.objects.filter(id=import_id, status=ProjectImport.CREATED).update(
@@ -265,12 +268,19 @@ def run_import(import_id):
                 _create_tasks(project_import.project, None, project_import.tasks)
                 _count_on_import(import_id, project_import.tasks)
         file_uploads = FileUpload.objects.filter(project_import_id=import_id, parent=None).select_related("project")
+        errors = []
         for file_upload in file_uploads.order_by("id"):
-            _process_file_upload(file_upload)
+            try:
+                _process_file_upload(file_upload)
+            except Exception as exc:
+                errors.append(exc)
+                _fail_file_upload(file_upload, exc)
     except Exception as exc:
-        _fail_import(import_id, f"Import failed: {exc}")
+        _fail_import(import_id, exc)
         raise
     _finish_import_if_done(import_id)
+    if errors:
+        raise errors[0]
 
 
 def _log_unclaimable(import_id):
@@ -448,7 +458,23 @@ def _count_pages_on_parent(parent, count):
 
 
 def _finish_import_if_done(import_id):
-    """Move the import to ``completed`` or ``failed`` once all its file uploads are final; else do nothing."""
+    """Move the import to ``completed`` or ``failed`` once all its file uploads are final; else do nothing.
+
+    The contract of an import some of whose files failed (say 49 good, 1 bad):
+    its status is ``failed``, its ``task_count`` is the tasks that were
+    committed (the good files'), and its ``error`` names each failed file and
+    its problem, says how many files were imported, and asks to upload only the
+    failed files again. Each file commits in its own transaction (fix R10), so a
+    bad file cannot undo the good ones; upstream Label Studio parses everything
+    first and fails the whole import, so a client that reads only ``status``
+    must still see that something did not arrive — ``completed`` would tell it
+    every file is in. The per-file truth is in the poll's ``files`` and
+    ``failed_files`` and in the file-upload list, which the file manager shows.
+    A client that re-sends the whole import on ``failed`` would import the good
+    files twice, so the error says to re-send only the failed ones. Nothing is
+    rolled back, and a failed file's stored bytes are deleted
+    (:func:`_mark_failed`); its row stays, with its message.
+    """
     if import_id is None:
         return
     with transaction.atomic():
@@ -468,7 +494,7 @@ def _finish_import_if_done(import_id):
         sample = list(tasks.values_list("data", flat=True)[:100]) + [task["data"] for task in (project_import.tasks or [])[:100]]
         project_import.data_columns = sorted({key for data in sample for key in data})
         project_import.status = ProjectImport.FAILED if failed else ProjectImport.COMPLETED
-        project_import.error = "\n".join(failed) or None
+        project_import.error = _import_error(failed, len(uploads), project_import.task_count)
         project_import.finished_at = timezone.now()
         project_import.duration = (project_import.finished_at - project_import.created_at).total_seconds()
         project_import.save(update_fields=[
@@ -486,12 +512,44 @@ def _with_pages(uploads):
     return [fu.id for fu in uploads] + list(page_ids)
 
 
-def _fail_import(import_id, message):
-    FileUpload.objects.filter(project_import_id=import_id).exclude(status__in=FileUpload.FINAL).update(
-        status=FileUpload.FAILED, error_message=message)
+def _import_error(failed_messages, files, task_count):
+    """Return the error of an import whose files' errors are ``failed_messages`` (None when none failed)."""
+    if not failed_messages:
+        return None
+    imported = files - len(failed_messages)
+    if not imported:
+        return "\n".join(failed_messages)
+    return (f"{len(failed_messages)} of {files} files failed; the other {imported} were imported ({task_count} tasks). "
+            "Upload only the failed files again:\n" + "\n".join(failed_messages))
+
+
+SERVER_ERROR = ("the server could not save its tasks (the cause is in the server log, under import {import_id}). "
+                "Upload it again; if that fails too, tell your administrator.")
+
+
+def _fail_file_upload(file_upload, exc):
+    """Fail ``file_upload`` after the unexpected error ``exc`` of its transaction: the message names it, ``exc`` is logged."""
+    event("import.file_upload_error", level=logging.ERROR, import_id=file_upload.project_import_id,
+          file_upload_id=file_upload.id, error=f"{type(exc).__name__}: {exc}")
+    message = SERVER_ERROR.format(import_id=file_upload.project_import_id)
+    _mark_failed(file_upload.id, f"{display_name(file_upload.file_name)}: {message}")
+
+
+def _fail_import(import_id, exc):
+    """Fail import ``import_id`` after the unexpected error ``exc``: users read what failed and what to do, never SQL.
+
+    Its files not yet final are failed (their stored bytes deleted); completed
+    files keep their tasks, and PDF pages are left to their own jobs. ``exc``
+    itself goes to the log, under the import's id.
+    """
+    event("import.failed", level=logging.ERROR, import_id=import_id, error=f"{type(exc).__name__}: {exc}")
+    unfinished = FileUpload.objects.filter(project_import_id=import_id, parent=None, is_parent_document=False).exclude(
+        status__in=FileUpload.FINAL).only("original_name", "file")
+    for fu in unfinished:
+        _mark_failed(fu.id, f"{display_name(fu.file_name)}: {SERVER_ERROR.format(import_id=import_id)}")
     ProjectImport.objects.filter(id=import_id).exclude(status__in=ProjectImport.FINAL).update(
-        status=ProjectImport.FAILED, error=message, finished_at=timezone.now())
-    event("import.failed", level=logging.ERROR, import_id=import_id, error=message)
+        status=ProjectImport.FAILED, error=f"Import failed: {SERVER_ERROR.format(import_id=import_id)}",
+        finished_at=timezone.now())
 
 
 # --- rows: file uploads and tasks ---------------------------------------------------------------
@@ -564,8 +622,17 @@ def _mark_completed(*file_uploads):
 
 
 def _mark_failed(file_upload_id, message):
-    FileUpload.objects.filter(id=file_upload_id).exclude(status=FileUpload.COMPLETED).update(
-        status=FileUpload.FAILED, error_message=message)
+    """Fail a file upload not yet completed, with ``message`` for the user; delete its stored file once this commits.
+
+    The row stays (the file manager lists it with ``message``); the bytes go,
+    as nothing reads a failed upload again. Its ``file`` is cleared with the
+    status, so no row points at a deleted file; a rollback keeps both.
+    """
+    stored = FileUpload.objects.filter(id=file_upload_id).values_list("file", flat=True).first()
+    if FileUpload.objects.filter(id=file_upload_id).exclude(status=FileUpload.COMPLETED).update(
+            status=FileUpload.FAILED, error_message=message, file=""):
+        if stored:
+            transaction.on_commit(lambda: _delete_stored([stored]))
     event("import.file_upload_failed", file_upload_id=file_upload_id, error=message)
 
 

@@ -180,3 +180,22 @@ def test_a_user_sees_only_their_own_projects(app, page, shot):
     response = page.goto(f"{app.url}/projects/{theirs}/files")
     assert response.status == 404, f"another user's file manager answered {response.status}, not 404"
     shot(page, "not-found")
+
+
+def test_an_async_import_with_one_bad_file_shows_it_failed_and_the_other_imported(app, page, shot):
+    project_id = create_project(app, "Partly failed")
+    open_files_with_token(page, app, project_id)
+    page.set_input_files("#upload-files", files=[
+        {"name": "good.json", "mimeType": "application/json", "buffer": json.dumps([{"text": "a"}, {"text": "b"}]).encode()},
+        {"name": "bad.csv", "mimeType": "text/csv", "buffer": b"text,n\nonly one\n"}])
+    expect(page.get_by_label("Import in background")).to_be_checked()
+    page.get_by_role("button", name="Upload").click()
+
+    expect(badge_of(page, "good.json"), "the good file's tasks were not shown").to_have_text("2 tasks", timeout=30_000)
+    expect(badge_of(page, "bad.csv"), "the bad file's failure was not shown with its reason").to_have_text(
+        "Failed: 'bad.csv': row 2 does not have 2 columns like the header. Fix the row and upload it again.",
+        timeout=30_000)
+    expect(page.locator("#summary"), "the summary did not say one file failed and the other was imported").to_have_text(
+        "All imports finished; 1 of 2 files failed and added no tasks; the rest were imported. "
+        "Fix and upload only the failed file again.")
+    shot(page, "partly-failed")

@@ -4,18 +4,19 @@ Each case is sent as a multipart file (next to a good file, which must not be
 imported either) or as a raw JSON body; body and name cases also go through
 ``?async=true``, where they are refused in the request too. Async *file content*
 is only read by the job, as upstream does: those cases get a 201 and a failed
-import whose error is the same message (the last test).
+import whose error is the same message, whose failed rows stay and whose stored
+file is deleted; next to good files, the good ones are imported (the last two tests).
+Limits (bytes of a body, a file and a request; tasks; pages) are cases too, under
+small settings, each naming its setting.
 """
 import json
 import os
-import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 from django.conf import settings
 
 from label_studio.data_import.models import FileUpload, ProjectImport
-from label_studio.data_import.parsers import BadImport, parse_tasks
 from label_studio.tasks.models import Task
 from tests.conftest import pdf_bytes
 
@@ -39,9 +40,18 @@ class Case:
     name: bytes = b""  # the name as sent, or b"*=…" for RFC 2231's filename*=… (a body is "the request body")
     shown: str = ""  # how the message names it (default: the name, quoted)
     modes: tuple = ("false",)  # ?async= values: content in files is only refused in the request when sync
+    limits: dict = field(default_factory=dict)  # settings for this case, e.g. a small IMPORT_MAX_FILE_BYTES
+    setting: str = ""  # the setting the message must name, for a limit
 
 
 BODY_MODES = ("false", "true")
+
+
+def tasks_json(count, pad=0):
+    return json.dumps([{"text": "x" * pad} for _ in range(count)]).encode()
+
+
+TINY_BYTES = {"IMPORT_MAX_FILE_BYTES": 1000, "IMPORT_MAX_REQUEST_BYTES": 3000}
 CASES = [
     # NUL: PostgreSQL's jsonb cannot hold U+0000.
     Case("nul-json-escape", "file", b'[{"text": "a\\u0000b"}]', "contains a NUL character", b"nul.json"),
@@ -100,6 +110,19 @@ CASES = [
          "\ufffd\ufffd.json", modes=BODY_MODES),
     Case("latin1-name", "file", b"text\nx\n", "the file name is not UTF-8 text", "caf\xe9.csv".encode("latin-1"),
          "caf\\xe9.csv", modes=BODY_MODES),
+    # Limits: one message form (what was counted, the limit, its setting) for bodies, files and whole requests.
+    Case("body-over-the-byte-limit", "body", tasks_json(1, pad=1200), "the body is 1214 bytes, over the limit of 1000 "
+         "bytes", modes=BODY_MODES, limits=TINY_BYTES, setting="IMPORT_MAX_FILE_BYTES"),
+    Case("file-over-the-byte-limit", "file", tasks_json(1, pad=1200), "the file is 1214 bytes, over the limit of 1000 "
+         "bytes", b"big.json", modes=BODY_MODES, limits=TINY_BYTES, setting="IMPORT_MAX_FILE_BYTES"),
+    Case("request-over-the-total-limit", "files", tasks_json(1, pad=900), "the upload is 4", b"part.json",
+         "the request", modes=BODY_MODES, limits=TINY_BYTES, setting="IMPORT_MAX_REQUEST_BYTES"),
+    Case("body-over-the-task-limit", "body", tasks_json(4), "the body holds 4 tasks, over the limit of 3 tasks",
+         modes=BODY_MODES, limits={"IMPORT_MAX_TASKS": 3}, setting="IMPORT_MAX_TASKS"),
+    Case("file-over-the-task-limit", "file", tasks_json(4), "the file holds 4 tasks, over the limit of 3 tasks",
+         b"many.json", limits={"IMPORT_MAX_TASKS": 3}, setting="IMPORT_MAX_TASKS"),
+    Case("pdf-over-the-page-limit", "file", pdf_bytes(3), "the file holds 3 pages, over the limit of 2 pages",
+         b"long.pdf", limits={"IMPORT_MAX_PDF_PAGES": 2}, setting="IMPORT_MAX_PDF_PAGES"),
 ]
 
 
@@ -117,7 +140,7 @@ def send(api, project, case, mode):
     url = f"/api/projects/{project.id}/import?async={mode}"
     if case.sent_as == "body":
         return api.generic("POST", url, case.content, "application/json")
-    files = [(case.name, case.content)]
+    files = [(case.name, case.content)] * (4 if case.sent_as == "files" else 1)  # "files": four of it, alone
     if case.sent_as == "file":
         files.insert(0, (b"good.csv", b"text\nkept out\n"))
     return api.generic("POST", url, *multipart(*files))
@@ -134,7 +157,9 @@ def state():
 
 @pytest.mark.parametrize("case, mode", [(case, mode) for case in CASES for mode in case.modes],
                          ids=[f"{case.id}-async={mode}" for case in CASES for mode in case.modes])
-def test_hostile_input_is_a_400_naming_it_and_the_problem_and_leaves_nothing(api, project, case, mode):
+def test_hostile_input_is_a_400_naming_it_and_the_problem_and_leaves_nothing(api, project, settings, case, mode):
+    for name, value in case.limits.items():
+        setattr(settings, name, value)
     before = state()
 
     response = send(api, project, case, mode)
@@ -143,8 +168,9 @@ def test_hostile_input_is_a_400_naming_it_and_the_problem_and_leaves_nothing(api
     assert response.status_code == 400, text
     detail = response.json()["detail"]
     shown = "the request body" if case.sent_as == "body" else f"'{case.shown or case.name.decode()}'"
-    assert shown in detail, detail
+    assert (case.shown if case.shown.startswith("the request") else shown) in detail, detail
     assert case.problem in detail, detail
+    assert f"the {case.setting} setting" in detail if case.setting else True, detail
     assert not [word for word in SQL_OR_TRACE if word in text], text
     assert state() == before
 
@@ -217,70 +243,48 @@ def test_a_pdf_with_a_190_character_cjk_name_stores_its_pages(api, project):
     assert all(len(os.path.basename(fu.file.name).encode()) <= 255 for fu in FileUpload.objects.all())
 
 
-# Not Hypothesis (it is not installed): seeded random bytes and mutations of valid files, for every parsed format.
-SEEDS = [b'[{"text": "a", "n": 1.5e3, "l": [true, null]}]', b"text,n\na,1\nb,2\n", b"one\ntwo\n", b"a\tb\n1\t2\n",
-         b'{"data": {"text": "\\u00e9\\ud83d\\ude00"}}', b"\xef\xbb\xbftext\n\xc3\xa9\n"]
-NOISE = [b"\x00", b"\\u0000", b"\\ud800", b"NaN", b"-Infinity", b"1e999", b"9" * 5000, b"[" * 2000, b"{", b'"', b",",
-         b"\r", b"\n", b"\xff", b"\xed\xa0\x80", b"\xef\xbb\xbf", b"\t", b"\\", b"\x85", b"\xe2\x80\xa8"]
-
-
-def random_content(rng):
-    if rng.random() < 0.3:
-        return bytes(rng.randrange(256) for _ in range(rng.randrange(64)))
-    content = bytearray(rng.choice(SEEDS))
-    for _ in range(rng.randrange(1, 4)):
-        at = rng.randrange(len(content) + 1)
-        content[at:at + rng.randrange(3)] = rng.choice(NOISE)
-    return bytes(content)
-
-
-@pytest.mark.parametrize("name", ["x.json", "x.csv", "x.txt", "x.tsv", "x.jsonl"])
-def test_any_bytes_give_tasks_or_a_bad_import(name):
-    rng = random.Random(f"racelab-{name}")
-    for _ in range(400):
-        content = random_content(rng)
-        try:
-            tasks = parse_tasks(name, content)
-        except BadImport:
-            continue
-        except Exception as exc:  # noqa: BLE001 - the property under test
-            pytest.fail(f"{name} {content[:200]!r}: {type(exc).__name__}: {exc}")
-        # What parsing accepts can be stored: strict JSON, and text that is UTF-8 without NUL.
-        json.dumps(tasks, allow_nan=False)
-        assert not [text for text in strings(tasks) if "\x00" in text or not utf8(text)]
-
-
-def strings(value):
-    if isinstance(value, dict):
-        return [text for key, item in value.items() for text in [key, *strings(item)]]
-    if isinstance(value, list):
-        return [text for item in value for text in strings(item)]
-    return [value] if isinstance(value, str) else []
-
-
-def utf8(text):
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-ASYNC_CONTENT = [(case.name, case.content, case.problem) for case in CASES
-                 if case.sent_as == "file" and case.id.startswith(("nul-", "surrogate-", "nan-", "5000-", "overflowing-"))]
+ASYNC_CONTENT = [case for case in CASES if case.sent_as == "file" and "false" in case.modes and "true" not in case.modes]
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("name, content, problem", ASYNC_CONTENT, ids=[case[0].decode() for case in ASYNC_CONTENT])
-def test_async_content_errors_fail_the_file_with_the_message_not_sql(api, project, name, content, problem):
-    """Async, content is only read by the job (upstream's 201, then a failed import): its error is the 400's message."""
-    response = api.generic("POST", f"/api/projects/{project.id}/import?async=true", *multipart((name, content)))
+@pytest.mark.parametrize("case", ASYNC_CONTENT, ids=[case.id for case in ASYNC_CONTENT])
+def test_async_content_errors_fail_the_file_with_the_message_not_sql_and_delete_it(api, project, settings, case):
+    """Async, content is only read by the job (upstream's 201, then a failed import): its error is the 400's message.
+
+    The failed file upload and import rows stay, so the user can read why; the stored file is deleted.
+    """
+    for name, value in case.limits.items():
+        setattr(settings, name, value)
+    response = api.generic("POST", f"/api/projects/{project.id}/import?async=true", *multipart((case.name, case.content)))
 
     assert response.status_code == 201, response.content
     polled = api.get(response.json()["poll_url"]).json()
     [upload] = api.get(f"/api/projects/{project.id}/file-uploads").json()
-    assert (polled["status"], upload["status"], polled["task_count"]) == ("failed", "failed", 0)
-    for message in (polled["error"], upload["error_message"]):
-        assert f"'{name.decode()}'" in message and problem in message, message
+    assert (polled["status"], upload["status"], polled["task_count"], polled["failed_files"]) == ("failed", "failed", 0, 1)
+    for message in (polled["error"], upload["error_message"], polled["files"][0]["error_message"]):
+        assert f"'{case.name.decode()}'" in message and case.problem in message, message
         assert not [word for word in SQL_OR_TRACE if word in message], message
-    assert not Task.objects.exists()
+    assert f"the {case.setting} setting" in polled["error"] if case.setting else True, polled["error"]
+    assert (FileUpload.objects.count(), ProjectImport.objects.count(), Task.objects.count()) == (1, 1, 0)
+    assert (upload["file"], stored_files()) == (None, [])
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("case", ASYNC_CONTENT[:3] + ASYNC_CONTENT[-2:], ids=[case.id for case in ASYNC_CONTENT[:3] + ASYNC_CONTENT[-2:]])
+def test_async_a_bad_file_next_to_good_ones_fails_alone_and_the_import_says_so(api, project, settings, case):
+    """The good files import (each file commits alone), the bad one fails; the import is failed and says both."""
+    for name, value in case.limits.items():
+        setattr(settings, name, value)
+    good = [(b"good1.csv", b"text\na\nb\n"), (b"good2.txt", b"line\n")]
+    response = api.generic("POST", f"/api/projects/{project.id}/import?async=true",
+                           *multipart(*good, (case.name, case.content)))
+
+    assert response.status_code == 201, response.content
+    polled = api.get(response.json()["poll_url"]).json()
+    assert (polled["status"], polled["task_count"], polled["failed_files"]) == ("failed", 3, 1)
+    assert polled["error"].startswith(f"1 of 3 files failed; the other 2 were imported (3 tasks). Upload only the "
+                                      f"failed files again:\n'{case.name.decode()}': "), polled["error"]
+    assert [(entry["file_name"], entry["status"]) for entry in polled["files"]] == [
+        ("good1.csv", "completed"), ("good2.txt", "completed"), (case.name.decode(), "failed")]
+    assert (FileUpload.objects.count(), ProjectImport.objects.count(), Task.objects.count()) == (3, 1, 3)
+    assert sorted(path.rsplit("-", 1)[-1] for path in stored_files()) == ["good1.csv", "good2.txt"]

@@ -146,9 +146,20 @@
     renderSummary(all);
   }
 
+  // A failed file's row keeps its message; the others of its import were still imported (each file commits alone).
   function renderSummary(all) {
-    const busy = all.filter((u) => u.parent == null && !FINAL.has(u.status)).length + optimistic.length;
-    summary.textContent = busy ? plural(busy, "file", "files") + " importing…" : (all.length ? "All imports finished." : "");
+    const top = all.filter((u) => u.parent == null);
+    const busy = top.filter((u) => !FINAL.has(u.status)).length + optimistic.length;
+    const failed = top.filter((u) => u.status === "failed").length;
+    if (busy) {
+      summary.textContent = plural(busy, "file", "files") + " importing…";
+    } else if (failed) {
+      summary.textContent = "All imports finished; " + failed + " of " + plural(top.length, "file", "files") +
+        " failed and added no tasks; the rest were imported. Fix and upload only the failed " +
+        (failed === 1 ? "file" : "files") + " again.";
+    } else {
+      summary.textContent = all.length ? "All imports finished." : "";
+    }
   }
 
   // --- polling --------------------------------------------------------------------------------
