@@ -15,7 +15,7 @@ from label_studio.data_import.json_body import ImportFormParser, ImportJSONParse
 from label_studio.data_import.models import ProjectImport
 from label_studio.data_import.multipart import ImportMultiPartParser
 from label_studio.data_import.parsers import BadImport, check_size
-from label_studio.data_import.serializers import FileUploadSerializer, ProjectImportSerializer
+from label_studio.data_import.serializers import FileUploadSerializer, ProjectImportSerializer, import_files
 from label_studio.projects.models import Project
 
 TRUE_VALUES, FALSE_VALUES = ("true", "1", "yes"), ("false", "0", "no")
@@ -75,13 +75,15 @@ class ImportAPI(APIView):
 
 
 def polled_import(request, pk, import_pk):
-    """Return the async import ``import_pk`` of project ``pk`` if the user owns it (404 otherwise), without its ``tasks``.
+    """Return ``(import, files)``: the async import ``import_pk`` of project ``pk`` if the user owns it (404
+    otherwise), without its ``tasks``, and its files' rows (see ``serializers.import_files``).
 
-    Read once per request: the ETag and the response are made from the same row.
+    Read once per request: the ETag and the response are made from the same rows.
     """
     if not hasattr(request, "polled_import"):
         owned = ProjectImport.objects.filter(project__in=Project.objects.for_user(request.user)).defer("tasks")
-        request.polled_import = get_object_or_404(owned, project_id=pk, pk=import_pk)
+        project_import = get_object_or_404(owned, project_id=pk, pk=import_pk)
+        request.polled_import = project_import, import_files(project_import.id)
     return request.polled_import
 
 
@@ -109,14 +111,15 @@ def version_tag(values):
 
 
 def import_etag(request, pk, import_pk):
-    """Return the ETag of an import's status: its status, counters, ``finished_at`` and ``updated_at``.
+    """Return the ETag of an import's status: its status, counters, ``finished_at``, ``updated_at`` and its files.
 
     Every write that changes what the response shows moves one of them (its
-    totals, formats and error are written with its final status).
+    totals, formats and error are written with its final status; a file that
+    fails or commits its tasks changes its own row, not the import's).
     """
-    row = polled_import(request, pk, import_pk)
+    row, files = polled_import(request, pk, import_pk)
     return version_tag((row.status, row.task_count, row.annotation_count, row.prediction_count, row.finished_at,
-                        row.updated_at))
+                        row.updated_at, tuple(tuple(file.values()) for file in files)))
 
 
 def file_uploads_etag(request, pk):
@@ -137,7 +140,8 @@ class ProjectImportAPI(APIView):
 
     @method_decorator(condition(etag_func=import_etag))
     def get(self, request, pk, import_pk):
-        return Response(ProjectImportSerializer(polled_import(request, pk, import_pk)).data)
+        project_import, files = polled_import(request, pk, import_pk)
+        return Response(ProjectImportSerializer(project_import, context={"files": files}).data)
 
 
 class FileUploadListAPI(APIView):

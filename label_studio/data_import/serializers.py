@@ -21,6 +21,12 @@ class FileUploadSerializer(serializers.ModelSerializer):
         return file_upload.file.url if file_upload.file else None
 
 
+def import_files(import_id):
+    """Return the uploaded files of import ``import_id`` (not PDF pages) as dicts, with their task counts, by id."""
+    return list(FileUpload.objects.filter(project_import_id=import_id, parent=None).with_task_count()
+                .order_by("id").values("id", "original_name", "status", "error_message", "task_count"))
+
+
 class ProjectImportSerializer(serializers.ModelSerializer):
     """An async import with upstream's keys, plus ``files`` (one entry per uploaded file) and ``failed_files``.
 
@@ -33,8 +39,7 @@ class ProjectImportSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
-        files = (FileUpload.objects.filter(project_import_id=instance.id, parent=None).with_task_count()
-                 .order_by("id").values("id", "original_name", "status", "error_message", "task_count"))
+        files = self.context["files"] if "files" in self.context else import_files(instance.id)
         data["files"] = [{"id": row["id"], "file_name": row["original_name"], "status": row["status"],
                           "error_message": row["error_message"], "task_count": row["task_count"]} for row in files]
         data["failed_files"] = sum(row["status"] == FileUpload.FAILED for row in data["files"])

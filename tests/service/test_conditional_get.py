@@ -108,6 +108,17 @@ def test_a_failed_file_ends_the_304s(api, project):
     assert (rows.json()[0]["status"], rows.json()[0]["error_message"]) == ("failed", "a.csv: broken.")
 
 
+def test_a_file_of_the_import_failing_ends_the_import_status_304s(api, project):
+    body = start_import(api, project, named("a.csv", csv_rows(3)), named("b.csv", csv_rows(2)))
+    before = api.get(body["poll_url"])
+
+    FileUpload.objects.filter(id=body["file_upload_ids"][0]).update(status="failed", error_message="a.csv: broken.")
+
+    after = revalidate(api, body["poll_url"], before["ETag"])
+    assert after.status_code == 200
+    assert (after.json()["failed_files"], after.json()["files"][0]["error_message"]) == (1, "a.csv: broken.")
+
+
 def test_a_new_file_in_the_project_ends_the_304s(api, project):
     start_import(api, project, named("a.csv", csv_rows(3)))
     listing = api.get(f"/api/projects/{project.id}/file-uploads")
