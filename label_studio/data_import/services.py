@@ -34,9 +34,10 @@ from label_studio.data_import.parsers import (
     single_page_pdf,
 )
 from label_studio.projects.models import Project
+from label_studio.tasks.bulk import insert_tasks
 from label_studio.tasks.models import Task
 
-BATCH_SIZE = 500  # tasks per INSERT; with fix R10 off, also tasks per commit
+BATCH_SIZE = 500  # with fix R10 off, tasks per commit
 
 
 @dataclass
@@ -536,15 +537,15 @@ def _insert_tasks(project, tasks):
         return []
     inner_ids = _allocate_inner_ids(project.id, len(tasks))
     rows = [
-        Task(project_id=project.id, file_upload_id=file_upload.id if file_upload else None, data=task["data"],
-             meta={key: task[key] for key in ("annotations", "predictions", "meta") if key in task},
-             inner_id=inner_id)
+        {"project_id": project.id, "file_upload_id": file_upload.id if file_upload else None, "data": task["data"],
+         "meta": {key: task[key] for key in ("annotations", "predictions", "meta") if key in task},
+         "inner_id": inner_id}
         for (file_upload, task), inner_id in zip(tasks, inner_ids)
     ]
-    Task.objects.bulk_create(rows, batch_size=BATCH_SIZE)
-    uploads = {row.file_upload_id for row in rows}
+    task_ids = insert_tasks(rows)
+    uploads = {row["file_upload_id"] for row in rows}
     race_point("import.tasks_created", file_upload_id=uploads.pop() if len(uploads) == 1 else None, tasks=len(rows))
-    return [row.id for row in rows]
+    return task_ids
 
 
 def _allocate_inner_ids(project_id, count):
