@@ -36,7 +36,8 @@ class RequestAborted(RuntimeError):
 def import_with_a_delayed_job(project, user, upload):
     """Schedule a delayed job and start an async import, in one transaction; return the ProjectImport."""
     with transaction.atomic():
-        start_job_async_or_sync(services.reconcile_all, queue_name="low", in_seconds=settings.IMPORT_STUCK_AFTER_SECONDS)
+        start_job_async_or_sync(services.reconcile_all, queue_name="low",
+                                in_seconds=settings.IMPORT_STUCK_AFTER_SECONDS)
         return services.start_async_import(project, user, [upload])
 
 

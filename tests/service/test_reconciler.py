@@ -1,4 +1,4 @@
-"""One job per async import; the periodic reconciler alone recovers a lost one (fix R8), before the health check calls it stuck.
+"""One job per async import; the periodic reconciler alone recovers a lost one (fix R8), before it counts as stuck.
 
 The import schedules no watchdog of its own. The reconciler re-dispatches an
 import still ``created`` whose job Redis no longer holds, records the new job,

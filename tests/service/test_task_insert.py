@@ -53,7 +53,8 @@ def test_it_stores_what_bulk_create_stores_for_tricky_values(project):
     assert new_raw == old_raw, "the database holds other JSON text than bulk_create wrote"
     assert new_read == old_read
     # jsonb keeps numbers as numerics (1.79e308 reads back as an int, -0.0 as 0.0) whichever path wrote them.
-    assert [data for data, _, _ in new_read if "numbers" not in data] == [data for data in TRICKY if "numbers" not in data]
+    exact = [data for data in TRICKY if "numbers" not in data]
+    assert [data for data, _, _ in new_read if "numbers" not in data] == exact
 
 
 def test_it_returns_the_ids_of_its_rows_in_order(project):
