@@ -617,7 +617,7 @@ def reconcile(stuck_after=None, lost_after=None):
     Fix R8 re-dispatches an import still ``created`` past ``lost_after`` seconds
     whose recorded job Redis no longer holds (lost between commit and enqueue,
     or ended before its claim), recording the new job on the import, and a PDF
-    page never claimed past ``lost_after``. Fix R10 releases claims older than
+    page never claimed past ``stuck_after``. Fix R10 releases claims older than
     ``stuck_after`` (their worker died) and re-dispatches their imports. An
     import whose job is still queued or running is left to it, under
     ``waiting``: a backlog gets no extra jobs. The jobs' claims make a
@@ -654,11 +654,13 @@ def reconcile(stuck_after=None, lost_after=None):
                 done["waiting"].append(import_id)
                 continue
             job_id = uuid.uuid4().hex  # recorded first: the next sweep finds this job, not the lost one
-            ProjectImport.objects.filter(id=import_id, status=ProjectImport.CREATED).update(job_id=job_id)
+            if not ProjectImport.objects.filter(id=import_id, status=ProjectImport.CREATED).update(job_id=job_id):
+                continue  # claimed since we read it: its job was alive after all
             start_job_async_or_sync(run_import, import_id, queue_name="high", job_id=job_id)
             done["imports"].append(import_id)
+        # Pages record no job to look up: re-dispatching every waiting page after lost_after would flood a busy queue.
         pages = FileUpload.objects.filter(parent__isnull=False, status__in=FileUpload.ACTIVE, claimed_at=None,
-                                          created_at__lt=lost_cutoff)
+                                          created_at__lt=stuck_cutoff)
         for page_id in pages.values_list("id", flat=True):
             start_job_async_or_sync(process_pdf_pages, [page_id], queue_name="default")
             done["pages"].append(page_id)
