@@ -184,7 +184,7 @@ def test_a_user_sees_only_their_own_projects(app, page, shot):
 
 def test_an_async_import_with_one_bad_file_shows_it_failed_and_the_other_imported(app, page, shot):
     project_id = create_project(app, "Partly failed")
-    open_files_with_token(page, app, project_id)
+    open_files_logged_in(page, app, project_id)
     page.set_input_files("#upload-files", files=[
         {"name": "good.json", "mimeType": "application/json", "buffer": json.dumps([{"text": "a"}, {"text": "b"}]).encode()},
         {"name": "bad.csv", "mimeType": "text/csv", "buffer": b"text,n\nonly one\n"}])

@@ -77,7 +77,7 @@ def test_a_cancelled_load_run_stops_every_process_it_started(tmp_path, eventuall
         return children if "gunicorn" in commands and "locust" in commands else None
 
     try:
-        children = eventually(started, 60, "racelab load to serve the app and start Locust")
+        children = eventually(started, 120, "racelab load to serve the app and start Locust")
         run.send_signal(signal.SIGTERM)
         assert run.wait(timeout=60) == 128 + signal.SIGTERM
         _, alive = psutil.wait_procs(children, timeout=30)
