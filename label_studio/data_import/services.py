@@ -342,10 +342,10 @@ def import_once(project, user, key, fingerprint, start):
     IdempotencyKeyReused when the key was used with another fingerprint.
     """
     mine = ImportRequest.objects.filter(user=user, project=project, key=key)
-    mine.filter(created_at__lt=_idempotency_cutoff()).delete()
     race_point("import.idempotency_started", key=key)
     try:
         with transaction.atomic():
+            mine.filter(created_at__lt=_idempotency_cutoff()).delete()
             record = ImportRequest.objects.create(user=user, project=project, key=key, fingerprint=fingerprint)
             race_point("import.idempotency_key_claimed", key=key)
             result = start()
