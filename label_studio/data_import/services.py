@@ -701,6 +701,7 @@ def _create_file_upload(project, user, upload, stored, project_import=None):
     fu = FileUpload(project=project, user=user, original_name=upload.name, status=status, project_import=project_import)
     fu.file.save(f"{uuid.uuid4().hex[:8]}-{upload.name}", ContentFile(upload.content), save=False)
     stored.append(fu.file.name)
+    race_point("import.file_stored", stored_name=fu.file.name)
     fu.save()
     return fu
 
