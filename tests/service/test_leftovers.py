@@ -35,18 +35,18 @@ def test_the_reconciler_deletes_old_temp_uploads_and_keeps_young_ones(settings, 
     assert (old.exists(), young.exists()) == (False, True)
 
 
-def test_a_big_upload_spools_into_the_dedicated_temp_dir(api, project, settings, tmp_path, sync_points):
-    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "upload-tmp")
-    os.mkdir(settings.FILE_UPLOAD_TEMP_DIR)
+def test_a_big_upload_spools_into_the_dedicated_temp_dir(api, project, settings, sync_points):
+    temp_dir = settings.FILE_UPLOAD_TEMP_DIR  # as the settings module gives it, where the sweep looks
+    before = set(os.listdir(temp_dir))
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1000
     seen = []
-    sync_points.on("import.file_uploads_created", lambda context: seen.extend(os.listdir(settings.FILE_UPLOAD_TEMP_DIR)))
+    sync_points.on("import.file_uploads_created", lambda context: seen.extend(set(os.listdir(temp_dir)) - before))
 
     response = api.post(f"/api/projects/{project.id}/import", {"file": [named("big.json", json_tasks(200))]},
                         format="multipart")
 
     assert response.status_code == 201, response.content
-    assert len(seen) == 1 and ".upload" in seen[0], seen  # Django's temp file, where the sweep looks
+    assert len(seen) == 1 and ".upload" in seen[0], seen  # Django's temp file of this request
 
 
 def test_the_reconciler_deletes_old_stored_files_without_a_row_and_keeps_the_rest(api, project, settings):
