@@ -869,11 +869,11 @@ def reconcile(stuck_after=None, import_ids=None):
 def sweep():
     """Send the imports Redis could not take, and delete what killed requests and jobs left; return what was done.
 
-    Runs with every periodic :func:`reconcile`, whatever the fix flags: these are not races.
+    Runs with every periodic :func:`reconcile`; only the re-send is fix R8's (the leftovers are not races).
     """
     from label_studio.data_import import leftovers
 
-    return {"dispatched": dispatch_waiting_imports(), **leftovers.sweep_leftovers(),
+    return {"dispatched": dispatch_waiting_imports() if fix_enabled("R8") else [], **leftovers.sweep_leftovers(),
             "expired_keys": ImportRequest.objects.filter(created_at__lt=_idempotency_cutoff()).delete()[0]}
 
 
