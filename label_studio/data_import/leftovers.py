@@ -49,7 +49,7 @@ def sweep_temp_uploads(cutoff):
 
 def sweep_orphan_files(cutoff):
     """Delete stored upload files older than ``cutoff`` (a Unix time) that no file upload row names; return how many."""
-    old = [name for name in _stored_names() if default_storage.get_modified_time(name).timestamp() < cutoff]
+    old = [name for name in _stored_names() if _modified(name) < cutoff]
     deleted = 0
     for start in range(0, len(old), BATCH):
         batch = old[start:start + BATCH]
@@ -59,6 +59,13 @@ def sweep_orphan_files(cutoff):
                 default_storage.delete(name)
                 deleted += 1
     return deleted
+
+
+def _modified(name):
+    try:
+        return default_storage.get_modified_time(name).timestamp()
+    except FileNotFoundError:  # deleted meanwhile (a failed upload's on-commit delete): not a leftover
+        return float("inf")
 
 
 def _stored_names():

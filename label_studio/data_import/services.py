@@ -290,8 +290,8 @@ def async_response(project_import):
         return body | {"dispatch": "waiting_for_dispatch", "detail": project_import.error}
     try:
         workers = live_workers(import_queue_of(project_import))
-    except Exception:  # Redis went away since the enqueue: the poll will tell
-        workers = 1
+    except Exception:  # Redis went away since the enqueue: say nothing rather than guess; the poll will tell
+        return body
     if not workers:
         return body | {"dispatch": "waiting_for_worker", "detail": WAITING_FOR_WORKER}
     return body | {"dispatch": "queued"}
