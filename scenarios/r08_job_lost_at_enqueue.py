@@ -1,8 +1,8 @@
 """R8 — a job lost between the commit and the enqueue (fix flag ``R8``; buggy mode turns off R10 too).
 
 Set-up: a project, Redis queues and a threaded RQ worker.
-Actors: ``request#1`` starts an async import while the queues point at a closed port (Redis
-"down" at commit: the on-commit enqueue of ``run_import`` fails and is only logged);
+Actors: ``request#1`` starts an async import whose queues are pointed at a closed port just before
+its commit (Redis "down" at commit: the on-commit enqueue of ``run_import`` fails; the import records it);
 ``reconciler#1`` then runs :func:`services.reconcile` with ``stuck_after=0`` on the repaired
 queues; the worker runs whatever it re-dispatches.
 Interleaving: the enqueue fails at the request's commit by configuration; the reconciler runs
@@ -35,7 +35,9 @@ def test_r8_job_lost_at_enqueue(mode, scenario, project, user, settings, sync_po
     rq_worker_threads(1)
 
     good_queues = settings.RQ_QUEUES
-    settings.RQ_QUEUES = {name: {"URL": "redis://127.0.0.1:1/0"} for name in good_queues}  # Redis down at commit
+    down = {name: {"URL": "redis://127.0.0.1:1/0"} for name in good_queues}
+    # Redis dies after the request found it up (else the request is a 503 and nothing is stored), before the commit.
+    sync_points.on("import.async_before_commit", lambda context: setattr(settings, "RQ_QUEUES", down), label="Redis dies")
     with scenario.history.op("request#1", "async import", {"tasks": count}) as op:
         project_import = services.start_async_import(project, user, [json_upload("a.json", count, scenario.rng)])
         op.ok({"import": project_import.id})

@@ -46,7 +46,35 @@ def queue(name):
 def _connection(url):
     from redis import Redis
 
-    return Redis.from_url(url)
+    return Redis.from_url(url, socket_connect_timeout=5)  # a Redis behind a dead link must not hang the request
+
+
+class QueueUnreachable(Exception):
+    """Raised by :func:`require_queue` when the queue's Redis does not answer: nothing can be enqueued now."""
+
+
+def require_queue(queue_name):
+    """Raise QueueUnreachable unless the Redis of queue ``queue_name`` answers a PING; do nothing without Redis."""
+    if not redis_configured():
+        return
+    try:
+        queue(queue_name).connection.ping()
+    except Exception as exc:  # redis-py raises ConnectionError, TimeoutError, or an OSError from the socket
+        raise QueueUnreachable(f"{type(exc).__name__}: {exc}") from exc
+
+
+def live_workers(queue_name):
+    """Return how many RQ workers listening on ``queue_name`` are alive (their heartbeat key not expired).
+
+    RQ's worker registry keeps a killed worker's name until someone cleans it;
+    ``Worker.all`` drops the names whose worker hash has expired. Without Redis
+    the job runs inline, so there is always one.
+    """
+    if not redis_configured():
+        return 1
+    from rq import Worker
+
+    return len(Worker.all(queue=queue(queue_name)))
 
 
 #: RQ job statuses of a job that will not run again; any other status Redis holds will run, or is running.
@@ -81,7 +109,7 @@ def job_name(func):
 
 
 def start_job_async_or_sync(func, *args, queue_name="default", in_seconds=0, job_id=None,
-                            using=DEFAULT_DB_ALIAS, **kwargs):
+                            using=DEFAULT_DB_ALIAS, on_enqueue_failed=None, **kwargs):
     """Dispatch ``func(*args, **kwargs)`` once the current transaction on ``using`` commits.
 
     Return the job id, always — also when the job is deferred or runs inline.
@@ -89,7 +117,9 @@ def start_job_async_or_sync(func, *args, queue_name="default", in_seconds=0, job
     off a delayed job, or one dispatched on a non-default database, is sent at
     once. A failed enqueue (Redis down) is logged as ``job.enqueue_failed`` and
     does not raise: the committed rows are the durable intent, and the
-    reconciler (fix R8) re-dispatches what was lost.
+    reconciler (fix R8) re-dispatches what was lost. ``on_enqueue_failed(exc)``,
+    if given, is then called where the enqueue failed (after the commit, for a
+    deferred job), so that the caller can tell its row and its client.
     """
     job_id = job_id or uuid.uuid4().hex
     name = job_name(func)
@@ -102,6 +132,8 @@ def start_job_async_or_sync(func, *args, queue_name="default", in_seconds=0, job
             _send(func, args, kwargs, queue_name, in_seconds, job_id)
         except Exception as exc:  # Redis down, pickling error: never lose the caller's commit over it
             event("job.enqueue_failed", level=logging.ERROR, job=name, job_id=job_id, error=repr(exc))
+            if on_enqueue_failed is not None:
+                on_enqueue_failed(exc)
             return
         event("job.enqueued", job=name, job_id=job_id, queue=queue_name, in_seconds=in_seconds)
 

@@ -177,6 +177,15 @@ if IMPORT_LOST_AFTER_SECONDS + IMPORT_RECONCILE_INTERVAL_SECONDS >= IMPORT_STUCK
 # Requests bigger than this land in a temp file instead of memory; the import limit above still applies.
 DATA_UPLOAD_MAX_MEMORY_SIZE = IMPORT_MAX_FILE_BYTES * 2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Their own directory, so that the reconciler can delete what a killed web worker left there.
+FILE_UPLOAD_TEMP_DIR = str(Path(os.environ.get("FILE_UPLOAD_TEMP_DIR", RACELAB_HOME / "upload-tmp")))
+Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
+# The reconciler deletes temp uploads, and stored files that no file upload row names, older than this.
+IMPORT_LEFTOVER_MINUTES = int(os.environ.get("IMPORT_LEFTOVER_MINUTES", 60))
+# An import retried with the same Idempotency-Key within this many hours gets the first one's result.
+IMPORT_IDEMPOTENCY_KEY_HOURS = int(os.environ.get("IMPORT_IDEMPOTENCY_KEY_HOURS", 24))
+# What a 503 tells a client to wait when Redis cannot take an async import.
+IMPORT_RETRY_AFTER_SECONDS = int(os.environ.get("IMPORT_RETRY_AFTER_SECONDS", 30))
 
 RACE_CONTROLLER = os.environ.get("RACE_CONTROLLER", "")
 

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from label_studio.data_import import services
 from label_studio.data_import.json_body import ImportFormParser, ImportJSONParser
-from label_studio.data_import.models import ProjectImport
+from label_studio.data_import.models import ImportRequest, ProjectImport
 from label_studio.data_import.multipart import ImportMultiPartParser
 from label_studio.data_import.parsers import BadImport, check_size
 from label_studio.data_import.serializers import FileUploadSerializer, ProjectImportSerializer, import_files
@@ -55,6 +55,9 @@ class ImportAPI(APIView):
     """``POST /api/projects/{id}/import[?async=true][&return_task_ids=true]``: import files or a JSON list of tasks.
 
     ``commit_to_project`` is not supported: every import commits its tasks (there is no ``reimport``).
+    With an ``Idempotency-Key`` header a retry gets the first request's import back, never a second one
+    (``services.import_once``); the key with a different request is a 422. An async import that its job
+    queue cannot take is a 503 with ``Retry-After``, and nothing is stored.
     """
 
     parser_classes = [ImportJSONParser, ImportMultiPartParser, ImportFormParser]
@@ -63,15 +66,42 @@ class ImportAPI(APIView):
         project = user_project(request, pk)
         use_async = query_flag(request, "async", settings.IMPORT_ASYNC_DEFAULT)
         return_task_ids = query_flag(request, "return_task_ids", False)
+        key = idempotency_key(request)
         try:
             uploads, body_tasks = read_import_request(request)
-            if use_async:
-                project_import = services.start_async_import(project, request.user, uploads, body_tasks)
-                return Response(services.async_response(project_import), status=status.HTTP_201_CREATED)
-            return Response(services.sync_import(project, request.user, uploads, body_tasks, return_task_ids),
-                            status=status.HTTP_201_CREATED)
+
+            def start():
+                if use_async:
+                    return services.start_async_import(project, request.user, uploads, body_tasks)
+                return services.sync_import(project, request.user, uploads, body_tasks, return_task_ids)
+
+            if key is None:
+                result = start()
+            else:
+                fingerprint = services.request_fingerprint(uploads, body_tasks, use_async=use_async,
+                                                           return_task_ids=return_task_ids)
+                result = services.import_once(project, request.user, key, fingerprint, start)
         except BadImport as exc:
             return Response(exc.response_data(), status=status.HTTP_400_BAD_REQUEST)
+        except services.IdempotencyKeyReused as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        except services.ImportsUnavailable as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                            headers={"Retry-After": str(settings.IMPORT_RETRY_AFTER_SECONDS)})
+        body = services.async_response(result) if isinstance(result, ProjectImport) else result
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+def idempotency_key(request):
+    """Return the request's ``Idempotency-Key`` header, None without one; 400 when it is empty or too long."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > ImportRequest.MAX_KEY_LENGTH:
+        raise ValidationError({"detail": f"The Idempotency-Key header must hold 1 to {ImportRequest.MAX_KEY_LENGTH} "
+                                         "characters, e.g. a UUID made once per import and kept for its retries."})
+    return key
 
 
 def polled_import(request, pk, import_pk):

@@ -7,6 +7,7 @@ only when every page is. A ``failed`` upload keeps its row and its
 ``error_message`` but not its stored file (``file`` is empty). ``ProjectImport``
 records one async import: ``created → in_progress → completed | failed``, and
 ``failed`` when any of its files failed, its other files' tasks committed.
+``ImportRequest`` remembers an import request sent with an ``Idempotency-Key``.
 """
 import os
 
@@ -115,9 +116,39 @@ class ProjectImport(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    enqueue_failed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its job could not be sent to Redis; the reconciler sends it again.")
 
     class Meta:
         ordering = ["id"]
 
     def __str__(self):
         return f"ProjectImport #{self.pk} {self.status}"
+
+
+class ImportRequest(models.Model):
+    """An import request sent with an ``Idempotency-Key``: a retry with the same key gets its result back.
+
+    One row per user, project and key (a unique constraint, so two concurrent
+    requests with one key make one import). ``fingerprint`` is a hash of the
+    request's files, body and options: the same key with another request is
+    refused. A sync import keeps its ``response``; an async one its
+    ``project_import``, whose current status the retry reports. Rows older than
+    ``IMPORT_IDEMPOTENCY_KEY_HOURS`` are expired: their key may be used again.
+    """
+
+    MAX_KEY_LENGTH = 255
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=MAX_KEY_LENGTH)
+    fingerprint = models.CharField(max_length=64)
+    response = models.JSONField(null=True, blank=True)
+    project_import = models.ForeignKey(ProjectImport, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "project", "key"], name="unique_import_request_key")]
+
+    def __str__(self):
+        return f"ImportRequest {self.key!r} of user #{self.user_id}"

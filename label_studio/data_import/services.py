@@ -9,6 +9,7 @@ import, and the reconciler that recovers lost or crashed jobs. Each fix flag of
 Views call :func:`sync_import`, :func:`start_async_import` and
 :func:`file_uploads_for_listing`; workers run the ``@job`` functions.
 """
+import hashlib
 import json
 import logging
 import os
@@ -20,15 +21,17 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from label_studio.core.events import event
 from label_studio.core.fixes import fix_enabled
-from label_studio.core.jobs import job, live_jobs, start_job_async_or_sync
+from label_studio.core.jobs import (
+    QueueUnreachable, job, live_jobs, live_workers, redis_configured, require_queue, start_job_async_or_sync,
+)
 from racelab import race_point
-from label_studio.data_import.models import FileUpload, ProjectImport
+from label_studio.data_import.models import FileUpload, ImportRequest, ProjectImport
 from label_studio.data_import.parsers import (
     BODY, BadImport, check_file_name, check_size, check_tasks, display_name, page_text, parse_tasks, pdf_pages,
     single_page_pdf,
@@ -181,6 +184,10 @@ def start_async_import(project, user, uploads, body_tasks=None):
     scheduled: a job lost between commit and enqueue leaves the import
     ``created`` with a job Redis does not hold, which the periodic reconciler
     (fix R8, :func:`reconcile`) re-dispatches.
+    When Redis does not answer before anything is written, raise
+    ImportsUnavailable and store nothing; when the enqueue fails after the
+    commit, the import records it (:func:`_wait_for_dispatch`) and the
+    reconciler sends it again once Redis is back.
     """
     for upload in uploads:
         check_file_name(upload.name)
@@ -189,23 +196,61 @@ def start_async_import(project, user, uploads, body_tasks=None):
         body_tasks = check_tasks(BODY, body_tasks)
     if not uploads and body_tasks is None:
         raise BadImport("the request", "no files and no tasks were sent.", "Attach files as 'file' or post a JSON list of tasks.")
+    queue_name = import_queue(uploads, body_tasks)
+    try:
+        require_queue(queue_name)
+    except QueueUnreachable as exc:
+        event("import.refused_queue_unreachable", level=logging.ERROR, project_id=project.id, error=str(exc))
+        raise ImportsUnavailable() from exc
     stored = []
     try:
         with transaction.atomic():
             project_import = ProjectImport.objects.create(project=project, user=user, tasks=body_tasks)
             file_uploads = [_create_file_upload(project, user, upload, stored, project_import) for upload in uploads]
             project_import.file_upload_ids = [fu.id for fu in file_uploads]
-            project_import.job_id = start_job_async_or_sync(run_import, project_import.id,
-                                                            queue_name=import_queue(uploads, body_tasks))
+            project_import.job_id = start_job_async_or_sync(
+                run_import, project_import.id, queue_name=queue_name,
+                on_enqueue_failed=lambda exc: _wait_for_dispatch(project_import, exc))
             project_import.save(update_fields=["file_upload_ids", "job_id"])
             race_point("import.async_before_commit", import_id=project_import.id)
+            # On commit, not after this block: an Idempotency-Key's transaction (import_once) may enclose this one.
+            transaction.on_commit(lambda: _announce_async_import(project_import))
     except BaseException:
         _delete_stored(stored)
         raise
-    race_point("import.async_committed", import_id=project_import.id)
-    event("import.async_created", import_id=project_import.id, project_id=project.id,
-          file_upload_ids=project_import.file_upload_ids, job_id=project_import.job_id)
     return project_import
+
+
+class ImportsUnavailable(Exception):
+    """Raised when an async import cannot be accepted because its job queue (Redis) does not answer."""
+
+    def __init__(self):
+        super().__init__(
+            "The job queue (Redis) does not answer, so this import cannot start; nothing was stored. "
+            f"Send it again in {settings.IMPORT_RETRY_AFTER_SECONDS} seconds, or without ?async=true to import it "
+            "in this request.")
+
+
+def _announce_async_import(project_import):
+    race_point("import.async_committed", import_id=project_import.id)
+    event("import.async_created", import_id=project_import.id, project_id=project_import.project_id,
+          file_upload_ids=project_import.file_upload_ids, job_id=project_import.job_id)
+
+
+WAITING_FOR_DISPATCH = ("Waiting for dispatch: the job queue (Redis) could not take this import. It starts by itself "
+                        "when the queue is back; nothing needs to be sent again.")
+
+
+def _wait_for_dispatch(project_import, exc):
+    """Record on import ``project_import`` that its job could not be enqueued after its commit (``exc``).
+
+    Its status stays ``created`` (a status clients know); its ``error`` says it
+    waits, and :func:`dispatch_waiting_imports` sends it once Redis answers.
+    """
+    now = timezone.now()
+    ProjectImport.objects.filter(id=project_import.id, status=ProjectImport.CREATED).update(
+        enqueue_failed_at=now, error=WAITING_FOR_DISPATCH, updated_at=now)
+    project_import.enqueue_failed_at, project_import.error = now, WAITING_FOR_DISPATCH
 
 
 def import_queue(uploads, body_tasks=None):
@@ -219,16 +264,110 @@ def import_queue(uploads, body_tasks=None):
     return "high" if size <= settings.IMPORT_SMALL_BYTES else "default"
 
 
+DISPATCH_STATES = ("queued", "waiting_for_worker", "waiting_for_dispatch")  # the 201's ``dispatch``
+WAITING_FOR_WORKER = "Queued, waiting for a worker: no worker is running now. It starts when one does."
+
+
 def async_response(project_import):
-    """Return the async import's 201 body: what to poll and how far it is (fix R7)."""
+    """Return the async import's 201 body: what to poll and how far it is (fix R7).
+
+    Besides upstream's keys, ``dispatch`` (one of ``DISPATCH_STATES``) and
+    ``detail`` say whether the job is queued with a live worker to take it,
+    queued with none alive, or not yet queued because Redis was down; neither
+    is there when the job has started or, without Redis, ran inline.
+    """
     if not fix_enabled("R7"):
         return {"import": project_import.id}
-    return {
+    body = {
         "import": project_import.id,
         "status": project_import.status,
         "file_upload_ids": project_import.file_upload_ids,
         "poll_url": f"/api/projects/{project_import.project_id}/imports/{project_import.id}",
     }
+    if project_import.status != ProjectImport.CREATED or not redis_configured():  # no Redis: it ran inline
+        return body
+    if project_import.enqueue_failed_at is not None:
+        return body | {"dispatch": "waiting_for_dispatch", "detail": project_import.error}
+    try:
+        workers = live_workers(import_queue_of(project_import))
+    except Exception:  # Redis went away since the enqueue: say nothing rather than guess; the poll will tell
+        return body
+    if not workers:
+        return body | {"dispatch": "waiting_for_worker", "detail": WAITING_FOR_WORKER}
+    return body | {"dispatch": "queued"}
+
+
+def import_queue_of(project_import):
+    """Return the queue the job of ``project_import`` was sent to (the ``high`` queue when unknown)."""
+    from label_studio.core import jobs
+
+    if project_import.job_id and redis_configured():
+        for name in ("high", "default"):
+            if jobs.queue(name).fetch_job(project_import.job_id) is not None:
+                return name
+    return "high"
+
+
+# --- Idempotency-Key ----------------------------------------------------------------------------
+
+
+class IdempotencyKeyReused(Exception):
+    """Raised when an Idempotency-Key comes back with a different request than the one it was first sent with."""
+
+    def __init__(self, key):
+        super().__init__(
+            f"The Idempotency-Key {key!r} was already used for a different import request (other files, tasks or "
+            "options) in this project. Send a new key for a new import, or resend exactly the first request.")
+
+
+def request_fingerprint(uploads, body_tasks, **options):
+    """Return a hash of an import request: its files' names and bytes, its JSON body and ``options``."""
+    digest = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
+    for upload in uploads:
+        digest.update(hashlib.sha256(upload.name.encode("utf-8", "surrogateescape")).digest())
+        digest.update(hashlib.sha256(upload.content).digest())
+    digest.update(json.dumps(body_tasks, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def import_once(project, user, key, fingerprint, start):
+    """Run ``start()`` — :func:`sync_import` or :func:`start_async_import` — once per ``key``; return its result.
+
+    The import and its ImportRequest row commit in one transaction, and the
+    row's unique constraint lets only one of two concurrent requests with one
+    key commit: the other rolls back everything it did (stored files included)
+    and returns the first one's result — the same response for a sync import,
+    the same ProjectImport for an async one. A key whose row expired
+    (``IMPORT_IDEMPOTENCY_KEY_HOURS``) starts a new import. Raise
+    IdempotencyKeyReused when the key was used with another fingerprint.
+    """
+    mine = ImportRequest.objects.filter(user=user, project=project, key=key)
+    race_point("import.idempotency_started", key=key)
+    try:
+        with transaction.atomic():
+            mine.filter(created_at__lt=_idempotency_cutoff()).delete()
+            record = ImportRequest.objects.create(user=user, project=project, key=key, fingerprint=fingerprint)
+            race_point("import.idempotency_key_claimed", key=key)
+            result = start()
+            if isinstance(result, ProjectImport):
+                record.project_import = result
+            else:
+                record.response = result
+            record.save(update_fields=["project_import", "response"])
+            race_point("import.idempotency_recorded", key=key)
+        return result
+    except IntegrityError:
+        record = mine.select_related("project_import").first()
+        if record is None:  # not our key's constraint
+            raise
+    if record.fingerprint != fingerprint:
+        raise IdempotencyKeyReused(key)
+    event("import.idempotent_replay", project_id=project.id, key=key, import_id=record.project_import_id)
+    return record.project_import if record.project_import_id else record.response
+
+
+def _idempotency_cutoff():
+    return timezone.now() - timedelta(hours=settings.IMPORT_IDEMPOTENCY_KEY_HOURS)
 
 
 # --- async import: the jobs -------------------------------------------------------------------
@@ -247,7 +386,8 @@ def run_import(import_id):
     """
     if fix_enabled("R9"):
         claimed = ProjectImport.objects.filter(id=import_id, status=ProjectImport.CREATED).update(
-            status=ProjectImport.IN_PROGRESS, attempts=F("attempts") + 1, updated_at=timezone.now())
+            status=ProjectImport.IN_PROGRESS, attempts=F("attempts") + 1, updated_at=timezone.now(),
+            enqueue_failed_at=None, error=None)  # no longer "waiting for dispatch"
         if not claimed:
             _log_unclaimable(import_id)
             return
@@ -561,6 +701,7 @@ def _create_file_upload(project, user, upload, stored, project_import=None):
     fu = FileUpload(project=project, user=user, original_name=upload.name, status=status, project_import=project_import)
     fu.file.save(f"{uuid.uuid4().hex[:8]}-{upload.name}", ContentFile(upload.content), save=False)
     stored.append(fu.file.name)
+    race_point("import.file_stored", stored_name=fu.file.name)
     fu.save()
     return fu
 
@@ -731,6 +872,38 @@ def reconcile(stuck_after=None, lost_after=None):
         for page_id in pages.values_list("id", flat=True):
             start_job_async_or_sync(process_pdf_pages, [page_id], queue_name="default")
             done["pages"].append(page_id)
+    if import_ids is None:
+        done.update(sweep())
     race_point("import.reconciled", **done)
     event("import.reconciled", **done)
     return done
+
+
+def sweep():
+    """Send the imports Redis could not take, and delete what killed requests and jobs left; return what was done.
+
+    Runs with every periodic :func:`reconcile`; only the re-send is fix R8's (the leftovers are not races).
+    """
+    from label_studio.data_import import leftovers
+
+    return {"dispatched": dispatch_waiting_imports() if fix_enabled("R8") else [], **leftovers.sweep_leftovers(),
+            "expired_keys": ImportRequest.objects.filter(created_at__lt=_idempotency_cutoff()).delete()[0]}
+
+
+def dispatch_waiting_imports():
+    """Send ``run_import`` again for each import whose enqueue failed (see :func:`_wait_for_dispatch`); return their ids.
+
+    An import that fails again stays waiting; one that is sent loses its
+    waiting mark and message. Its job's claim makes a doubled send harmless.
+    """
+    sent = []
+    for project_import in ProjectImport.objects.filter(status=ProjectImport.CREATED, enqueue_failed_at__isnull=False):
+        failed, job_id = [], uuid.uuid4().hex
+        start_job_async_or_sync(run_import, project_import.id, queue_name="high", job_id=job_id,
+                                on_enqueue_failed=failed.append)
+        if failed:
+            break  # Redis is still down: the next reconcile tries again
+        ProjectImport.objects.filter(id=project_import.id, enqueue_failed_at=project_import.enqueue_failed_at).update(
+            enqueue_failed_at=None, error=None, job_id=job_id, updated_at=timezone.now())
+        sent.append(project_import.id)
+    return sent

@@ -9,6 +9,8 @@ from tests.conftest import json_tasks, named, pdf_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+RUN_IMPORT = "label_studio.data_import.services.run_import"
+
 
 def import_async(api, project, *files):
     response = api.post(f"/api/projects/{project.id}/import?async=true", {"file": list(files)}, format="multipart")
@@ -46,12 +48,11 @@ def test_a_doubled_job_creates_nothing_twice(api, project, rq_worker_thread, eve
     assert Task.objects.filter(project=project).count() == 30
 
 
-def test_a_job_lost_at_enqueue_is_recovered_by_the_reconciler(api, project, settings, rq_worker_thread, eventually):
-    good_queues = settings.RQ_QUEUES
-    settings.RQ_QUEUES = {name: {"URL": "redis://127.0.0.1:1/0"} for name in good_queues}  # Redis "down" at commit
+def test_a_job_lost_at_enqueue_is_recovered_by_the_reconciler(api, project, sync_points, rq_worker_thread, eventually):
+    sync_points.fail(("job.enqueue", {"job": RUN_IMPORT}), ConnectionError("Redis went down at the commit"))
     body = import_async(api, project, named("a.json", json_tasks(10)))
     assert ProjectImport.objects.get(id=body["import"]).status == "created"
-    settings.RQ_QUEUES = good_queues
+    sync_points.clear()
 
     assert services.reconcile(stuck_after=0)["imports"] == [body["import"]]
 

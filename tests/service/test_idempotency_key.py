@@ -1,0 +1,77 @@
+"""``Idempotency-Key`` on imports: a retried request gets the first one's import, never a second one."""
+import pytest
+
+from racelab.harness.rules import Point
+
+from label_studio.data_import.models import FileUpload, ImportRequest, ProjectImport
+from label_studio.tasks.models import Task
+from tests.conftest import json_tasks, named
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def post(api, project, key, content=None, mode="false"):
+    files = [named("a.json", content or json_tasks(5))]
+    return api.post(f"/api/projects/{project.id}/import?async={mode}", {"file": files}, format="multipart",
+                    HTTP_IDEMPOTENCY_KEY=key)
+
+
+def test_a_sync_import_retried_with_its_key_returns_the_same_response_and_imports_once(api, project):
+    first, retry = post(api, project, "key-1"), post(api, project, "key-1")
+
+    assert (first.status_code, retry.status_code) == (201, 201), retry.content
+    assert retry.json() == first.json()
+    assert (FileUpload.objects.count(), Task.objects.count()) == (1, 5)
+
+
+def test_an_async_import_retried_with_its_key_returns_the_same_import(api, project):
+    first, retry = post(api, project, "key-1", mode="true"), post(api, project, "key-1", mode="true")
+
+    assert (first.status_code, retry.status_code) == (201, 201), retry.content
+    assert (retry.json()["import"], retry.json()["file_upload_ids"]) == (first.json()["import"], first.json()["file_upload_ids"])
+    assert (ProjectImport.objects.count(), FileUpload.objects.count()) == (1, 1)
+
+
+def test_the_key_with_another_request_is_refused_and_imports_nothing(api, project):
+    post(api, project, "key-1")
+
+    other = post(api, project, "key-1", content=json_tasks(6))
+
+    assert other.status_code == 422, other.content
+    assert "already used for a different import request" in other.json()["detail"]
+    assert (FileUpload.objects.count(), Task.objects.count()) == (1, 5)
+
+
+def test_keys_are_per_project_and_expire(api, project, settings, user):
+    from tests.factories import ProjectFactory
+
+    post(api, project, "key-1")
+    assert post(api, ProjectFactory(created_by=user), "key-1").status_code == 201  # another project, another import
+    settings.IMPORT_IDEMPOTENCY_KEY_HOURS = 0  # every key is now expired
+
+    assert post(api, project, "key-1").json()["file_upload_ids"] != []
+    assert (FileUpload.objects.count(), ImportRequest.objects.count()) == (3, 2)
+
+
+@pytest.mark.parametrize("mode", ["false", "true"])
+def test_two_concurrent_requests_with_one_key_make_one_import(mode, client_for, user, project, sync_points,
+                                                               concurrently):
+    # Neither claims the key before both have started (past any look-up a check-then-insert would make): the
+    # first insert wins, the second waits on its uncommitted row (PostgreSQL) or its lock (SQLite, BEGIN
+    # IMMEDIATE) and then meets the unique constraint.
+    sync_points.order((Point("import.idempotency_started", times=2), "import.idempotency_key_claimed"))
+    clients = {"a": client_for(user), "b": client_for(user)}
+
+    result = concurrently({name: (lambda c=c: post(c, project, "same-key", mode=mode)) for name, c in clients.items()})
+
+    a, b = result.values["a"], result.values["b"]
+    assert (a.status_code, b.status_code) == (201, 201), (a.content, b.content)
+    assert b.json()["file_upload_ids"] == a.json()["file_upload_ids"]
+    assert FileUpload.objects.count() == 1 and ImportRequest.objects.count() == 1
+    if mode == "true":
+        assert b.json()["import"] == a.json()["import"] and ProjectImport.objects.count() == 1
+    else:
+        assert b.json() == a.json() and Task.objects.count() == 5
+    points = [hit.point for hit in sync_points.trace if hit.point.startswith("import.idempotency")]
+    assert points[:3] == ["import.idempotency_started"] * 2 + ["import.idempotency_key_claimed"], points
+    assert points.count("import.idempotency_key_claimed") == 1, points
