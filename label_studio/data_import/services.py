@@ -840,6 +840,7 @@ def reconcile(stuck_after=None, lost_after=None):
     now = timezone.now()
     stuck_cutoff, lost_cutoff = now - timedelta(seconds=stuck_after), now - timedelta(seconds=lost_after)
     done = {"imports": [], "pages": [], "released": [], "waiting": []}
+    done.update(sweep())  # first: an import it re-sends is recorded as just sent, so the lost-job check skips it
     restarted = []
     if fix_enabled("R10"):
         # A released upload keeps its status (it never moves backwards); the next claim takes it again.
@@ -872,8 +873,6 @@ def reconcile(stuck_after=None, lost_after=None):
         for page_id in pages.values_list("id", flat=True):
             start_job_async_or_sync(process_pdf_pages, [page_id], queue_name="default")
             done["pages"].append(page_id)
-    if import_ids is None:
-        done.update(sweep())
     race_point("import.reconciled", **done)
     event("import.reconciled", **done)
     return done
