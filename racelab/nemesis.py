@@ -81,6 +81,11 @@ class Nemesis:
         self._resume_all()
         return False
 
+    @property
+    def finished(self):
+        """Return True once the schedule ended by itself (no fault left to start before the deadline) or was stopped."""
+        return self._thread is not None and not self._thread.is_alive()
+
     def _run(self):
         for turn in range(10 ** 6):
             if self._stop.wait(self.every - self.hold) or time.monotonic() + self.hold > self.deadline:

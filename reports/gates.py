@@ -158,11 +158,17 @@ def _find_pyproject():
 
 
 def evaluate(metrics, limits):
-    """Return a :class:`GateResult` per gate, in ``GATES`` order; a missing metric is skipped."""
-    sources = metrics.get("sources", {})
+    """Return a :class:`GateResult` per gate, in ``GATES`` order; a missing metric is skipped.
+
+    So is a gate named in ``metrics["not_judged"]`` (key -> why), with its measured value kept.
+    """
+    sources, not_judged = metrics.get("sources", {}), metrics.get("not_judged", {})
     results = []
     for gate in GATES:
         measured = metrics.get(gate.key)
+        if gate.key in not_judged:
+            results.append(GateResult(gate, limits[gate.key], measured, SKIP, not_judged[gate.key]))
+            continue
         if measured is None:
             status = SKIP
         else:

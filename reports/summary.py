@@ -14,7 +14,9 @@ def headline(verdict):
     races_failed = sum(r.status == FAIL for r in verdict.races)
     if verdict.passed:
         skipped = sum(r.status == "skipped" for r in verdict.gates)
-        note = f" ({skipped} skipped: no data)" if skipped else ""
+        faulted = sum(r.status == "skipped" and r.source.startswith("not judged under") for r in verdict.gates)
+        note = (f" ({skipped - faulted} skipped: no data)" if skipped - faulted else "") + \
+            (f" ({faulted} speed gates not judged under faults)" if faulted else "")
         ran = [r for r in verdict.races if r.status == PASS]
         races = f"; {len(ran)} race rows as expected" if ran else ""
         not_run = len(verdict.races) - len(ran)

@@ -50,7 +50,7 @@ def test_a_pause_stops_one_target_for_its_span_and_resumes_it(sleepers, tmp_path
                  deadline=time.monotonic() + 1.0) as nemesis:
         wait_for(lambda: any(state(p) == psutil.STATUS_STOPPED for p in sleepers), "a paused target")
         wait_for(lambda: nemesis.events, "the fault to end")
-    assert all(state(p) == psutil.STATUS_SLEEPING for p in sleepers)
+    wait_for(lambda: all(state(p) != psutil.STATUS_STOPPED for p in sleepers), "SIGCONT to reach every target")
     [fault] = faults(tmp_path)  # the deadline leaves room for one fault only
     assert fault["kind"] == "pause-worker" and fault["signal"] == "SIGSTOP"
     assert fault["pids"][0] in {p.pid for p in sleepers} and len(fault["pids"]) == 1
@@ -63,7 +63,7 @@ def test_a_paused_target_is_resumed_when_the_load_fails_mid_fault(sleepers, tmp_
                      deadline=time.monotonic() + 120):
             wait_for(lambda: any(state(p) == psutil.STATUS_STOPPED for p in sleepers), "a paused target")
             raise RuntimeError("load failed")
-    assert all(state(p) == psutil.STATUS_SLEEPING for p in sleepers)
+    wait_for(lambda: all(state(p) != psutil.STATUS_STOPPED for p in sleepers), "SIGCONT to reach every target")
     [fault] = faults(tmp_path)
     assert fault["end"] - fault["start"] < 5  # cut short by the stop, not held for 60 s
 
@@ -79,10 +79,10 @@ def test_a_kill_signals_only_a_given_pid_and_a_role_without_any_skips(sleepers, 
     assert skipped == {**skipped, "kind": "kill-redis", "pids": []}
 
 
-def test_no_fault_starts_that_would_outlast_the_run(sleepers, tmp_path):
+def test_the_schedule_stops_by_itself_and_starts_no_fault_that_would_outlast_the_run(sleepers, tmp_path):
     with Nemesis(["pause-worker"], targets_of(sleepers), tmp_path, every=0.05, hold=0.04,
-                 deadline=time.monotonic()):
-        pass
+                 deadline=time.monotonic() + 0.03) as nemesis:
+        wait_for(lambda: nemesis.finished, "the nemesis to stop at its deadline")
     assert faults(tmp_path) == []
 
 

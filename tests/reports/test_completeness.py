@@ -67,6 +67,7 @@ def test_faults_are_shaded_on_the_latency_charts_listed_and_exempt_the_speed_gat
     assert "| kill-web | 21 | 3.5 s | 4.0 s | 0.5 |" in summary
     display = verdict.gate("time_to_display_p95_ms")
     assert display.status == "skipped" and "not judged under 2 injected fault(s)" in display.source
+    assert display.measured == 40  # still reported as measured
     assert verdict.gate("anomalies").status == "pass" and verdict.gate("duplicate_tasks").status == "pass"
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["faults"][1]["kind"] == "kill-web"
 
