@@ -101,3 +101,20 @@ def test_an_unknown_fault_lists_the_known_ones(text):
 def test_a_nemesis_that_cannot_run_is_refused_before_anything_starts(options, message, tmp_path):
     with pytest.raises(LoadError, match=message):
         load_and_report(out=tmp_path, **options)
+
+
+def test_the_served_app_names_only_processes_it_started(request):
+    from racelab import proctree
+    from racelab.serving import served_app
+
+    db = request.config.getoption("race_db") if request.config.getoption("race_db") in ("sqlite", "postgres") else "postgres"
+    with served_app(db=db, workers=2, web_workers=2) as app:
+        pids, tree = app.pids(), app.pids(tree=True)
+        started = proctree.tree_pids([p.pid for p in app.processes]
+                                     + [s.process.pid for s in app.services.values()])
+    assert len(pids["worker"]) == 2 and len(pids["web"]) == 2 and len(pids["redis"]) == 1
+    assert {pid for role in tree.values() for pid in role} <= started  # nothing of the rest of the machine
+    if db == "postgres":
+        assert pids["postgres"] == [app.services["postgres"].process.pid] and len(tree["postgres"]) > 1
+    else:
+        assert pids["postgres"] == []
