@@ -11,7 +11,7 @@ COMPAT       := .venv-compat
 COMPAT_PINS  := "Django==5.2.*" "django-rq==3.1" "rq==2.6.*" "redis==5.2.*" "psycopg[binary]==3.2.*"
 COMPAT_STAMP := $(COMPAT)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()+b'$(COMPAT_PINS)').hexdigest()[:12])")
 
-.PHONY: run serve test test-postgres test-sqlite test-shop test-compat test-explore load install clean
+.PHONY: run serve test test-postgres test-sqlite test-shop test-compat test-explore load load-nemesis install clean
 
 install: $(STAMP)
 
@@ -22,9 +22,11 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 ## make run: the races in both modes, a short load run of every scenario, and the gated report
-## (reports/latest/report.html), all on PostgreSQL, Redis and rq workers it starts itself.
+## (reports/latest/report.html), all on PostgreSQL, Redis and rq workers it starts itself; then the
+## short nemesis run (reports/latest/nemesis/report.html).
 run: $(STAMP)
 	$(BIN)/racelab run
+	$(MAKE) load-nemesis
 
 ## make serve: serve the bundled app on http://127.0.0.1:8080 until Ctrl-C.
 serve: $(STAMP)
@@ -33,6 +35,14 @@ serve: $(STAMP)
 ## make load: the short gated load run CI does after the tests.
 load: $(STAMP)
 	$(BIN)/racelab load --scenario all --users $${USERS:-10} --run-time $${RUN_TIME:-30s} --think-time "$${THINK_TIME:-}"
+
+## make load-nemesis: a short load run with faults (PostgreSQL paused, Redis paused, a gunicorn worker
+## killed, one every 10 s for 3 s), judged on anomalies, counts, stuck files and the completeness check.
+## Only the fault kinds the app recovers from today; NEMESIS=kill-worker,... to try others.
+NEMESIS ?= pause-postgres,pause-redis,kill-web
+load-nemesis: $(STAMP)
+	$(BIN)/racelab load --scenario all --users $${USERS:-5} --run-time $${RUN_TIME:-40s} --think-time 0.5-2 \
+		--nemesis $(NEMESIS) --nemesis-every 10 --nemesis-for 3 --stuck-timeout 60 --out reports/latest/nemesis
 
 ## make test: the whole suite on PostgreSQL, then on SQLite, two processes each; then the second app
 ## (tests/shop: its own settings, no race points) on both, with today's dependencies and with upstream

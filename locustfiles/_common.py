@@ -96,6 +96,8 @@ class ImportUser(FastHttpUser):
             return False
         mode, ids, reported = submitted
         self.known_uploads.update(ids)
+        if ids and not batch.bad:
+            self.obs.record_sent(self.ledger.project_id, ids, batch.expected_tasks)
         reported_wrong = reported is not None and reported != batch.expected_tasks
         if reported_wrong:
             record_anomaly(self.environment, "task_count_mismatch",

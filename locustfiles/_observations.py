@@ -37,7 +37,17 @@ class Observations:
         self.counters = Counter()
         self.statuses = Counter()
         self.notices = []
-        self._unsent = {"counters": Counter(), "statuses": Counter(), "notices": []}
+        self.sent = []
+        self._unsent = {"counters": Counter(), "statuses": Counter(), "notices": [], "sent": []}
+
+    def record_sent(self, project, file_upload_ids, tasks):
+        """Keep that an import the target accepted made ``file_upload_ids`` in ``project`` from ``tasks`` tasks.
+
+        Read after the run by the completeness check, which counts what those files show.
+        """
+        entry = {"project": project, "file_upload_ids": list(file_upload_ids), "tasks": tasks}
+        self.sent.append(entry)
+        self._unsent["sent"].append(entry)
 
     def count(self, key, n=1):
         """Add ``n`` to counter ``key`` (``checks``, ``jobs_completed``, ``stuck_files``, …)."""
@@ -62,7 +72,7 @@ class Observations:
     def drain(self):
         """Return what was recorded since the last drain, as plain JSON data, and forget it."""
         data = {key: (dict(value) if isinstance(value, Counter) else list(value)) for key, value in self._unsent.items()}
-        self._unsent = {"counters": Counter(), "statuses": Counter(), "notices": []}
+        self._unsent = {"counters": Counter(), "statuses": Counter(), "notices": [], "sent": []}
         return data
 
     def merge(self, data):
@@ -70,6 +80,7 @@ class Observations:
         self.counters.update(data.get("counters", {}))
         self.statuses.update(data.get("statuses", {}))
         self.notices.extend(n for n in data.get("notices", []) if n not in self.notices)
+        self.sent.extend(data.get("sent", []))
 
     def as_json(self, environment):
         """Return the ``_racelab.json`` document, with Locust's time-to-display buckets."""
@@ -85,6 +96,7 @@ class Observations:
             "file_upload_statuses": dict(self.statuses),
             "notices": list(self.notices),
             "time_to_display_histograms_ms": histograms,
+            "sent": list(self.sent),
         }
 
 

@@ -13,20 +13,24 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
 import psutil
 
 from racelab import locustfiles
+from racelab.completeness import check_completeness
 from racelab.dbwatch import DatabaseWatch
 from racelab.locustfiles._settings import think_time as parse_think_time
+from racelab.nemesis import FAULT_KINDS, Nemesis, NemesisError, parse_kinds
 from racelab.serving import served_app
 from racelab.reports.results import COMMIT_LOG_DIR, HOST_CPU_JSON, SERVER_LOG
 
 LOCUSTFILES = Path(locustfiles.__file__).resolve().parent
 SCENARIOS = ("uploads", "batch", "pdf", "mixed", "rapid")
 MAX_USERS, MAX_RUN_TIME_S = 500, 1800  # hard bounds: a load run always stops by itself
+STUCK_TIMEOUT_DEFAULT_S = 600  # the app's IMPORT_STUCK_AFTER_SECONDS unless its environment sets it
 
 
 NOT_SERVED = ("the app was not served by racelab; set RACELAB_COMMIT_LOG=<results>/commit_log and "
@@ -103,7 +107,8 @@ def locust_command(scenario, host, users, spawn_rate, run_time, results, process
 
 def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", host=None, token=None, inject="",
                     fixes="all", db="postgres", workers=3, processes=0, races_json=None, out="reports/latest",
-                    allow_remote_host=False, log=None, think_time="", db_url=None):
+                    allow_remote_host=False, log=None, think_time="", db_url=None, nemesis="", nemesis_every=10.0,
+                    nemesis_for=3.0, nemesis_seed=0, stuck_timeout=None):
     """Run the load, write the report into ``out`` and return ``(exit_code, headline)``.
 
     Serves the bundled app itself when ``host`` is None (with ``inject`` and
@@ -111,6 +116,13 @@ def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", h
     ``racelab races`` result to the same gated report. The database is watched
     during the run (:mod:`racelab.dbwatch`): the served app's, or ``db_url``'s
     (a PostgreSQL URL) beside a ``host``.
+
+    ``nemesis`` (comma-separated :data:`~racelab.nemesis.FAULT_KINDS`) injects a fault
+    every ``nemesis_every`` seconds for ``nemesis_for`` seconds into the served app's
+    own processes (never with ``host``). After the load, the completeness check
+    (:mod:`racelab.completeness`) waits up to the stuck timeout + 60 s for every import
+    to end and judges the database; ``stuck_timeout`` overrides the app's (given to a
+    served app as ``IMPORT_STUCK_AFTER_SECONDS``).
     """
     if importlib.util.find_spec("locust") is None:
         raise LoadError("the load suite needs Locust, from the 'load' extra: pip install 'racelab[load]'.")
@@ -129,7 +141,19 @@ def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", h
                             "(`racelab serve` printed the path of its token file).")
         if inject or fixes != "all":
             raise LoadError("--inject and --fixes change the served app only; drop them with --host.")
-    elif db_url:
+    if nemesis:
+        if host:
+            raise LoadError("--nemesis faults only the processes racelab load serves itself; drop --host "
+                            "(a nemesis never signals a process it did not start).")
+        try:
+            kinds = parse_kinds(nemesis)
+        except NemesisError as exc:
+            raise LoadError(str(exc)) from None
+        if db != "postgres" and any(FAULT_KINDS[kind][0] == "postgres" for kind in kinds):
+            raise LoadError(f"--nemesis pause-postgres needs the PostgreSQL racelab starts: use --db postgres, not {db}.")
+        if not 0 < nemesis_for < nemesis_every:
+            raise LoadError(f"--nemesis-for {nemesis_for:g} must be above 0 and below --nemesis-every {nemesis_every:g}.")
+    if not host and db_url:
         raise LoadError("--db-url names the database of a --host; the served app's database is watched already.")
     if db_url and not db_url.startswith(("postgres://", "postgresql://")):
         raise LoadError(f"--db-url {db_url} is not a PostgreSQL URL; write postgresql://USER@HOST:PORT/NAME "
@@ -139,11 +163,14 @@ def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", h
     results.mkdir(parents=True)
     if races_json and Path(races_json).exists():
         shutil.copy(races_json, results / "races.json")
+    stuck = stuck_timeout or int(os.environ.get("IMPORT_STUCK_AFTER_SECONDS", STUCK_TIMEOUT_DEFAULT_S))
     with contextlib.ExitStack() as stack:
+        app = None
         if not host:
             app = stack.enter_context(served_app(db=db, workers=workers, web_workers=2, inject=inject, fixes=fixes,
                                                  log=log or subprocess.DEVNULL, access_log=results / SERVER_LOG,
-                                                 commit_log=results / COMMIT_LOG_DIR))
+                                                 commit_log=results / COMMIT_LOG_DIR,
+                                                 extra_env={"IMPORT_STUCK_AFTER_SECONDS": str(stuck)}))
             host, token = app.url, app.token
             watch = DatabaseWatch(app.database_url, results, server_log=app.database_log)
         else:
@@ -155,8 +182,14 @@ def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", h
               flush=True)
         psutil.cpu_percent()  # starts the count that the call after the run reads
         with watch:
-            subprocess.run(argv, env={**os.environ, TOKEN_ENV: token}, check=False,
-                           timeout=seconds(run_time) + 180)
+            with (Nemesis(kinds, app.pids, results, nemesis_every, nemesis_for, seed=nemesis_seed,
+                          deadline=time.monotonic() + seconds(run_time)) if nemesis else contextlib.nullcontext()):
+                subprocess.run(argv, env={**os.environ, TOKEN_ENV: token}, check=False,
+                               timeout=seconds(run_time) + 180)
+        database_url = app.database_url if app else db_url
+        if database_url:
+            print(f"racelab load: completeness check (waiting at most {stuck + 60}s for every import to end)", flush=True)
+            check_completeness(database_url, results, wait_limit_s=stuck + 60)
         (results / HOST_CPU_JSON).write_text(json.dumps(
             {"cores": psutil.cpu_count(), "busy_pct": psutil.cpu_percent(), "app_here": is_loopback(host)}))
     verdict, _ = write_report(results, out)

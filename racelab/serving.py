@@ -22,7 +22,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
-from racelab import checkout
+from racelab import checkout, proctree
 from racelab.dbwatch import SERVER_SETTINGS
 from racelab.harness.commit_log import ENV as COMMIT_LOG_ENV
 from racelab.harness.services import start_postgres, start_redis
@@ -47,6 +47,27 @@ class ServedApp:
     database_url: str = ""
     database_log: str | None = None
     processes: list = field(default_factory=list)
+    services: dict = field(default_factory=dict)  # "postgres"/"redis" -> the harness Service started for it
+
+    def pids(self, tree=False):
+        """Return ``{role: [pid]}`` of the live processes started for this app: web, worker, redis, postgres.
+
+        ``web`` are gunicorn's worker processes (its arbiter respawns them), ``worker`` the
+        ``rq worker`` processes; ``tree`` adds every descendant of a server (PostgreSQL's
+        backends). Only what :func:`served_app` started: never another process of the machine.
+        """
+        table = proctree.processes()
+        found = {"web": [], "worker": [], "redis": [], "postgres": []}
+        for process in self.processes:
+            if process.poll() is None and "rqworker" in process.args:
+                found["worker"].append(process.pid)
+            elif process.poll() is None and "gunicorn" in process.args:
+                found["web"] += [pid for pid, (parent, _) in table.items() if parent == process.pid]
+        for role, service in self.services.items():
+            process = service.process  # read now: a supervisor may have restarted the server
+            if process is not None and process.poll() is None:
+                found[role] = sorted(proctree.tree_pids([process.pid], table)) if tree else [process.pid]
+        return found
 
     def login_link(self, username="racelab"):
         """Return a new one-time login link for ``username`` (see :mod:`label_studio.core.login_links`)."""
@@ -85,17 +106,20 @@ def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=
     home = tempfile.mkdtemp(prefix="racelab-serve-")
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, home, ignore_errors=True)
-        database_log = None
+        database_log, services = None, {}
         if db == "postgres":
             postgres = stack.enter_context(start_postgres(settings=SERVER_SETTINGS))
             database_url, database_log = postgres.url, postgres.log_path
+            services["postgres"] = postgres
         elif db == "sqlite":
             database_url = f"sqlite:///{home}/racelab.sqlite3"
         elif "://" in db:
             database_url = db
         else:
             raise ValueError(f"--db {db!r} is not a database; use one of {', '.join(DB_CHOICES)} or a URL.")
-        redis_url = redis_url or stack.enter_context(start_redis()).url
+        if not redis_url:
+            redis = stack.enter_context(start_redis())
+            redis_url, services["redis"] = redis.url, redis
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "label_studio.core.settings", "DATABASE_URL": database_url,
                "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
                "REDIS_URL": redis_url, "RACELAB_HOME": home, "RACELAB_FIXES": fixes, "RACELAB_INJECT": inject or "",
@@ -110,7 +134,7 @@ def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=
         with os.fdopen(os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
             out.write(token + "\n")
         app = ServedApp(url=f"http://127.0.0.1:{port}", token=token, env=env, token_file=token_file,
-                        database_url=database_url, database_log=database_log)
+                        database_url=database_url, database_log=database_log, services=services)
         stack.callback(_stop, app.processes)
         # keep-alive outlasts any client's idle time: no server close racing a reused connection's request.
         app.processes.append(subprocess.Popen(

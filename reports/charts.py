@@ -9,7 +9,7 @@ import math
 from html import escape
 
 FONT = "font-family='system-ui,-apple-system,Segoe UI,sans-serif'"
-GRID, AXIS, MUTED = "#e5e7eb", "#6b7280", "#9ca3af"
+GRID, AXIS, MUTED, FAULT_COLOR = "#e5e7eb", "#6b7280", "#9ca3af", "#7c3aed"
 STATUS_COLORS = {"completed": "#16a34a", "processing": "#f59e0b", "pending": "#94a3b8", "failed": "#dc2626",
                  "unreported": "#cbd5e1"}
 
@@ -28,10 +28,11 @@ def _tick_label(value):
     return f"{value / 1000:g}s" if value >= 1000 else f"{value:g}"
 
 
-def line_chart(title, series, width=560, height=220, y_unit="ms", limit=None, empty="no data"):
+def line_chart(title, series, width=560, height=220, y_unit="ms", limit=None, empty="no data", bands=()):
     """Return an SVG line chart of ``series`` — ``[(label, color, [(x seconds, y), ...]), ...]``.
 
-    ``limit`` draws a dashed horizontal line labelled as the gate's limit.
+    ``limit`` draws a dashed horizontal line labelled as the gate's limit; ``bands``,
+    ``[(label, x from, x to)]`` in the series' x, shade a span each (a fault of the nemesis).
     Points whose ``y`` is ``None`` break the line instead of dropping to zero.
     """
     points = [(x, y) for _, _, pts in series for x, y in pts if y is not None]
@@ -62,6 +63,12 @@ def line_chart(title, series, width=560, height=220, y_unit="ms", limit=None, em
                        f"text-anchor='middle'>{tick:g}s</text>")
     out.append(f"<text x='{width - right}' y='{height - 4}' font-size='10' fill='{MUTED}' text-anchor='end'>"
                f"seconds since start · {escape(y_unit)}</text>")
+    for label, start, end in bands:
+        low, high = max(sx(start), left), min(sx(max(end, start)), width - right)
+        if high >= low:
+            out.append(f"<rect x='{low:.1f}' y='{top}' width='{max(high - low, 2):.1f}' height='{plot_h}' "
+                       f"fill='{FAULT_COLOR}' fill-opacity='0.18'><title>{escape(label)}</title></rect>"
+                       f"<text x='{low + 2:.1f}' y='{top + 10}' font-size='9' fill='{FAULT_COLOR}'>{escape(label)}</text>")
     if limit is not None:
         out.append(f"<line x1='{left}' x2='{width - right}' y1='{sy(limit):.1f}' y2='{sy(limit):.1f}' "
                    f"stroke='#dc2626' stroke-dasharray='5 4'/>")

@@ -59,6 +59,14 @@ GATES = (
          "waits of 100 ms or more for a lock, per hour of the run (a 60 s run allows none)"),
     Gate("connections_peak_pct", "connections.peak", "<", "%", 80,
          "the most connections the database server held at once, of its max_connections"),
+    Gate("imports_not_final", "imports_not_final", "<=", "", 0,
+         "imports and files not completed or failed within the stuck timeout + 60 s after the run"),
+    Gate("wrong_task_counts", "wrong_task_counts", "<=", "", 0,
+         "completed imports whose files show another task count than the load users sent"),
+    Gate("project_total_mismatches", "project_total_mismatches", "<=", "", 0,
+         "projects whose task total is not the sum of their completed files (a partial write)"),
+    Gate("duplicate_tasks", "duplicate_tasks", "<=", "", 0,
+         "tasks stored twice with the same content in one project (a job that ran twice)"),
 )
 GATES_BY_KEY = {gate.key: gate for gate in GATES}
 
@@ -150,11 +158,17 @@ def _find_pyproject():
 
 
 def evaluate(metrics, limits):
-    """Return a :class:`GateResult` per gate, in ``GATES`` order; a missing metric is skipped."""
-    sources = metrics.get("sources", {})
+    """Return a :class:`GateResult` per gate, in ``GATES`` order; a missing metric is skipped.
+
+    So is a gate named in ``metrics["not_judged"]`` (key -> why), with its measured value kept.
+    """
+    sources, not_judged = metrics.get("sources", {}), metrics.get("not_judged", {})
     results = []
     for gate in GATES:
         measured = metrics.get(gate.key)
+        if gate.key in not_judged:
+            results.append(GateResult(gate, limits[gate.key], measured, SKIP, not_judged[gate.key]))
+            continue
         if measured is None:
             status = SKIP
         else:

@@ -11,7 +11,7 @@ from racelab.reports import charts
 from racelab.reports.gates import FAIL, PASS, format_value
 from racelab.reports.results import ANOMALY, DISPLAY, METRIC
 from racelab.reports.summary import (DATABASE_MEANING, EXPLORE_MEANING, SERVER_TIME_MEANING, database_rows,
-                                     explore_cells, first_examples, headline, load_line)
+                                     explore_cells, fault_rows, first_examples, headline, load_line)
 
 # Drawn with CSS, not emoji: a CI runner's browser may have no emoji font.
 ICONS = {PASS: "<span class='icon pass'>✓</span>", FAIL: "<span class='icon fail'>✗</span>",
@@ -57,6 +57,7 @@ def render_html(results, verdict, title="racelab report"):
              _banner(verdict), "<h2>Gates</h2>", _gate_cards(verdict), "<h2>Races</h2>", _races(verdict),
              *(["<h2>Exploration</h2>", _explore(results)] if results.explore else []),
              "<h2>Latency percentiles over time</h2>", _latency_panels(results, _display_limit(verdict)),
+             *(["<h2>Faults</h2>", _faults(results)] if results.faults else []),
              "<h2>Time to display</h2>", _display(results, _display_limit(verdict)),
              "<h2>File-upload status distribution</h2>", _statuses(results),
              *(["<h2>Database</h2>", _database(results, verdict)] if database_rows(results.metrics) else []),
@@ -160,13 +161,21 @@ def _latency_panels(results, display_limit):
     keys = (display_keys + http_keys)[:6]
     if not keys:
         return "<p class='empty'>No Locust history: run locust with <code>--csv PREFIX --csv-full-history</code>.</p>"
-    panels = []
+    panels, bands = [], [(fault["kind"], fault["start"], fault["end"]) for fault in results.faults]
     for kind, name in keys:
         points = results.history[(kind, name)]
         series = [(label, color, [(p["t"], p[column]) for p in points]) for label, color, column in PERCENTILE_LINES]
         title = name if kind == METRIC else f"{kind} {name}"
-        panels.append(charts.line_chart(title, series, limit=display_limit if name == DISPLAY else None))
+        panels.append(charts.line_chart(title, series, limit=display_limit if name == DISPLAY else None,
+                                        bands=bands))
     return "<div class='grid2'>" + "".join(panels) + "</div>"
+
+
+def _faults(results):
+    rows = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in cells) + "</tr>" for cells in fault_rows(results))
+    return ("<p class='meta'>Each fault of the nemesis, shaded on the latency charts above; times in seconds since "
+            "the load started. A kill's span is the time it was given to recover.</p><table><tr><th>kind</th>"
+            f"<th>pids</th><th>from</th><th>to</th><th>seconds</th></tr>{rows}</table>")
 
 
 def _display(results, limit):

@@ -14,7 +14,9 @@ A results folder holds any of:
 - ``server_access.log``: the served app's access log (``METHOD PATH STATUS MILLISECONDS`` a line),
   for the server's own time per endpoint;
 - ``database.json`` and ``commit_log/``: the database's figures during the run
-  (:mod:`racelab.reports.database`).
+  (:mod:`racelab.reports.database`);
+- ``faults.jsonl``: the nemesis's faults (:mod:`racelab.reports.faults`), and
+  ``completeness.json``: the check after the run (:mod:`racelab.reports.completeness`).
 
 Only these files are read; nothing imports Locust (it would monkey-patch this
 process), the load suite or the service. Missing keys are tolerated: a metric
@@ -27,6 +29,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from racelab.reports.completeness import COMPLETENESS_JSON, completeness_metrics
+from racelab.reports.faults import read_faults
 from racelab.reports.database import COMMIT_LOG_DIR, DATABASE_JSON, database_metrics, read_commit_logs
 
 STATS, HISTORY, FAILURES = "_stats.csv", "_stats_history.csv", "_failures.csv"
@@ -53,6 +57,7 @@ class Results:
     races: list = field(default_factory=list)
     explore: list = field(default_factory=list)     # racelab explore's rows
     notices: list = field(default_factory=list)
+    faults: list = field(default_factory=list)      # [{"kind", "role", "pids", "signal", "start", "end"}]
     files: list = field(default_factory=list)
 
 
@@ -79,6 +84,8 @@ def load_results(directory):
     res.explore = races.get("explore", []) if isinstance(races, dict) else []
     database = database_metrics(_read_json(folder / DATABASE_JSON, res.files),
                                 read_commit_logs(folder / COMMIT_LOG_DIR, res.files), percentile)
+    res.faults = read_faults(folder, res.files)
+    completeness = completeness_metrics(_read_json(folder / COMPLETENESS_JSON, res.files))
     if not res.files:
         raise ResultsError(f"no result files in {folder}: expected Locust's *{STATS} (locust --csv "
                            f"{folder}/load --csv-full-history), {HEALTH_JSON}, {RACES_JSON} or {DATABASE_JSON}")
@@ -92,7 +99,22 @@ def load_results(directory):
     res.metrics["host_cpu"] = _read_json(folder / HOST_CPU_JSON, res.files)
     res.metrics["sources"].update(database.pop("sources"))
     res.metrics.update(database)
+    res.metrics["sources"].update(completeness.pop("sources"))
+    res.metrics.update(completeness)
+    if res.faults:
+        _exempt_from_faults(res.metrics, len(res.faults))
     return res
+
+
+# A fault held for seconds makes these slow or failed by design: a nemesis run is judged on what
+# must survive faults (anomalies, counts, stuck files, completeness), not on speed.
+FAULT_SENSITIVE = ("time_to_display_p95_ms", "error_rate_pct", "commit_p95_ms", "lock_waits_per_hour")
+
+
+def _exempt_from_faults(metrics, faults):
+    """Mark the fault-sensitive gates not judged; their figures stay in the report as measured."""
+    metrics["not_judged"] = {key: f"not judged under {faults} injected fault(s), which slow or fail requests by design"
+                             for key in FAULT_SENSITIVE if metrics.get(key) is not None}
 
 
 def server_times(path, files):

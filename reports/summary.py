@@ -14,7 +14,9 @@ def headline(verdict):
     races_failed = sum(r.status == FAIL for r in verdict.races)
     if verdict.passed:
         skipped = sum(r.status == "skipped" for r in verdict.gates)
-        note = f" ({skipped} skipped: no data)" if skipped else ""
+        faulted = sum(r.status == "skipped" and r.source.startswith("not judged under") for r in verdict.gates)
+        note = (f" ({skipped - faulted} skipped: no data)" if skipped - faulted else "") + \
+            (f" ({faulted} speed gates not judged under faults)" if faulted else "")
         ran = [r for r in verdict.races if r.status == PASS]
         races = f"; {len(ran)} race rows as expected" if ran else ""
         not_run = len(verdict.races) - len(ran)
@@ -92,6 +94,12 @@ def render_markdown(results, verdict):
         lines += ["", "### Database", "", DATABASE_MEANING, "", "| figure | measured | seed plan's target |",
                   "|---|---|---|"]
         lines += [f"| {figure} | {_cell(measured)} | {target} |" for figure, measured, target in database]
+    if results.faults:
+        lines += ["", "### Faults (nemesis)", "", "| kind | pids | from | to | seconds |", "|---|---|---|---|---|"]
+        lines += [f"| {cells[0]} | {cells[1]} | {cells[2]} s | {cells[3]} s | {cells[4]} |" for cells in fault_rows(results)]
+    completeness = results.metrics.get("completeness") or {}
+    if completeness.get("examples"):
+        lines += ["", "### Completeness", ""] + [f"- {_cell(example)}" for example in completeness["examples"][:20]]
     server = results.metrics.get("server_time") or {}
     if server:
         lines += ["", "### Server time", "", SERVER_TIME_MEANING, "",
@@ -105,6 +113,21 @@ def render_markdown(results, verdict):
 
 DATABASE_MEANING = ("Commit durations and SQLite's lock waits are timed in the app's processes; deadlocks, "
                     "PostgreSQL's lock waits and connections come from the server during the run.")
+
+
+def fault_rows(results):
+    """Return ``(kind, pids, from s, to s, seconds)`` per fault, times since the load's first sample."""
+    history = results.history.get(("", "Aggregated")) or []
+    origin = history[0]["t"] if history else min(fault["start"] for fault in results.faults)
+    return [(fault["kind"], _pids(fault.get("pids") or []),
+             f"{fault['start'] - origin:.1f}", f"{fault['end'] - origin:.1f}", f"{fault['end'] - fault['start']:.1f}")
+            for fault in results.faults]
+
+
+def _pids(pids):
+    if not pids:
+        return "none alive"
+    return ", ".join(map(str, pids)) if len(pids) <= 3 else f"{pids[0]} and {len(pids) - 1} more of its processes"
 
 
 def _per_hour(rate):
@@ -179,5 +202,6 @@ def summary_json(results, verdict):
         "metrics": results.metrics,
         "file_upload_statuses": results.statuses,
         "notices": results.notices,
+        "faults": results.faults,
         "files": results.files,
     }

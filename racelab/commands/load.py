@@ -4,6 +4,7 @@ Examples::
 
     racelab load --scenario all --users 100 --run-time 60s
     racelab load --scenario uploads --fixes none --inject commit=200ms,worker=300ms   # the gate must fail
+    racelab load --nemesis pause-postgres,pause-redis,kill-web --nemesis-every 10 --nemesis-for 3
     racelab load --host http://127.0.0.1:8080 --token-file ~/.racelab-token           # any upstream-API server
     RACELAB_TOKEN=KEY racelab load --host http://127.0.0.1:8080                       # the same, from the environment
 
@@ -16,6 +17,7 @@ import argparse
 import os
 
 from racelab.dbwatch import WatchError
+from racelab.nemesis import FAULT_KINDS
 from racelab.loadrun import SCENARIOS, LoadError, load_and_report, token_from_file
 from racelab.serving import DB_CHOICES
 
@@ -43,6 +45,17 @@ def add_arguments(parser):
     parser.add_argument("--db", default="postgres", help=f"Database of the served app: {' or '.join(DB_CHOICES)} or a URL.")
     parser.add_argument("--workers", type=int, default=3, help="rq worker processes of the served app (default 3).")
     parser.add_argument("--processes", type=int, default=0, help="Locust processes on this machine (default 1).")
+    parser.add_argument("--nemesis", default="",
+                        help=f"Faults to inject into the served app's own processes, in turn: {', '.join(FAULT_KINDS)} "
+                             "(comma-separated; default none; refused with --host).")
+    parser.add_argument("--nemesis-every", type=float, default=10.0, metavar="SECONDS",
+                        help="Seconds from one fault's start to the next (default 10).")
+    parser.add_argument("--nemesis-for", type=float, default=3.0, metavar="SECONDS",
+                        help="Seconds each fault lasts; a paused process is resumed after it (default 3).")
+    parser.add_argument("--nemesis-seed", type=int, default=0, help="Seed of the choice of target process (default 0).")
+    parser.add_argument("--stuck-timeout", type=int, default=None, metavar="SECONDS",
+                        help="The app's stuck timeout; the completeness check waits it + 60 s at most for every "
+                             "import to end (default: $IMPORT_STUCK_AFTER_SECONDS or 600; given to a served app).")
     parser.add_argument("--out", default="reports/latest", help="Report folder (default reports/latest).")
 
 
@@ -56,7 +69,9 @@ def run(args):
             scenario=args.scenario, users=args.users, spawn_rate=args.spawn_rate, run_time=args.run_time,
             host=args.host, token=token_from_file(args.token_file), inject=args.inject, fixes=args.fixes, db=args.db, workers=args.workers,
             processes=args.processes, out=args.out, allow_remote_host=args.allow_remote_host,
-            think_time=args.think_time, db_url=args.db_url or os.environ.get(DB_URL_ENV))
+            think_time=args.think_time, db_url=args.db_url or os.environ.get(DB_URL_ENV), nemesis=args.nemesis,
+            nemesis_every=args.nemesis_every, nemesis_for=args.nemesis_for, nemesis_seed=args.nemesis_seed,
+            stuck_timeout=args.stuck_timeout)
     except (LoadError, WatchError) as exc:
         print(f"racelab load: {exc}")
         return 2

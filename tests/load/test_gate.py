@@ -14,8 +14,9 @@ def served_db(request):
 
 
 def run_load(tmp_path, served_db, **options):
+    # A short stuck timeout bounds the completeness check's wait (it + 60 s) when a fix is off.
     code, headline = load_and_report(scenario="uploads", users=4, run_time="12s", db=served_db, workers=2,
-                                     think_time="0.5-2", out=tmp_path, **options)
+                                     think_time="0.5-2", out=tmp_path, stuck_timeout=30, **options)
     return code, headline, json.loads((tmp_path / "summary.json").read_text())
 
 
@@ -37,6 +38,10 @@ def test_the_correctness_gates_pass_with_every_fix_on(tmp_path, served_db):
     judged = {gate["key"]: gate["status"] for gate in summary["gates"] if gate["key"] != "time_to_display_p95_ms"}
     assert set(judged.values()) <= {"pass", "skipped"}, (tmp_path / "summary.md").read_text()
     assert judged["anomalies"] == "pass" and judged["task_count_accuracy_pct"] == "pass"
+    # The completeness check read the served app's database after the run: every import final, nothing doubled.
+    completeness = ("imports_not_final", "wrong_task_counts", "project_total_mismatches", "duplicate_tasks")
+    assert {judged[key] for key in completeness} == {"pass"}, summary["metrics"]["completeness"]
+    assert summary["metrics"]["completeness"]["checked"]["sent"] > 0
     # The database figures are measured on the served app: by its processes, and by its PostgreSQL.
     assert judged["commit_p95_ms"] == judged["lock_waits_per_hour"] == "pass"
     assert summary["metrics"]["database"]["commit"]["count"] > 0

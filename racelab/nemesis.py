@@ -1,0 +1,128 @@
+"""Inject faults into the served app's own processes during a load run, after Jepsen's nemesis.
+
+:class:`Nemesis` is a context manager around the load: while it is open, a thread
+applies one fault every ``every`` seconds, cycling through the kinds asked for, each
+held for ``hold`` seconds, on a process picked (seeded) among the app's processes of
+that role. Targets come only from ``targets()`` — the pids ``racelab load`` started
+itself (:meth:`racelab.serving.ServedApp.pids`) — never from a name on the machine.
+
+Leaving the block stops the thread and resumes (SIGCONT) every process still paused,
+also when the load raised. No fault starts that would end after ``deadline``. Each
+fault is one line of ``faults.jsonl`` (:data:`~racelab.reports.faults.FAULTS_JSONL`):
+``kind``, ``role``, ``pids``, ``signal``, ``start``, ``end`` (epoch seconds), written
+when it ends. A kill's ``end`` is the end of the time it was given to recover: the
+nemesis restarts nothing (recovering is the app's job).
+"""
+import json
+import os
+import random
+import signal
+import threading
+import time
+from pathlib import Path
+
+from racelab.reports.faults import FAULTS_JSONL
+
+# kind -> (role, signal, whole process tree?). A paused PostgreSQL is every process of it: a
+# stopped postmaster alone would leave its backends serving.
+FAULT_KINDS = {
+    "kill-worker": ("worker", signal.SIGKILL, False),
+    "pause-worker": ("worker", signal.SIGSTOP, False),
+    "kill-web": ("web", signal.SIGKILL, False),
+    "pause-web": ("web", signal.SIGSTOP, False),
+    "kill-redis": ("redis", signal.SIGKILL, False),
+    "pause-redis": ("redis", signal.SIGSTOP, False),
+    "pause-postgres": ("postgres", signal.SIGSTOP, True),
+}
+
+
+class NemesisError(ValueError):
+    """A nemesis that cannot run as asked; the message says what to change."""
+
+
+def parse_kinds(text):
+    """Return the fault kinds in the comma-separated ``text``; raise NemesisError for an unknown one."""
+    kinds = [kind.strip() for kind in text.split(",") if kind.strip()]
+    unknown = [kind for kind in kinds if kind not in FAULT_KINDS]
+    if unknown or not kinds:
+        raise NemesisError(f"--nemesis {text!r}: unknown fault {', '.join(unknown) or '(none given)'}; "
+                           f"use a comma-separated list of {', '.join(FAULT_KINDS)}.")
+    return kinds
+
+
+class Nemesis:
+    """Apply ``kinds`` in turn to the pids ``targets()`` returns per role, into ``results/faults.jsonl``.
+
+    ``every`` is the seconds from one fault's start to the next, ``hold`` how long
+    each lasts (``hold < every``); the first starts after the same calm gap as
+    between two, ``every - hold``, ``deadline`` a ``time.monotonic()`` value no fault outlasts.
+    A role with no live pid skips its turn, recorded with ``pids: []``.
+    """
+
+    def __init__(self, kinds, targets, results, every, hold, deadline, seed=0):
+        if not 0 < hold < every:
+            raise NemesisError(f"--nemesis-for {hold:g}s must be shorter than --nemesis-every {every:g}s (and above 0): "
+                               "a fault ends before the next one starts.")
+        self.kinds, self.targets, self.every, self.hold, self.deadline = list(kinds), targets, every, hold, deadline
+        self.path, self.seed, self.events = Path(results) / FAULTS_JSONL, seed, []
+        self._random, self._stop, self._thread = random.Random(seed), threading.Event(), None
+        self._paused, self._lock = set(), threading.Lock()
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text("")
+        self._thread = threading.Thread(target=self._run, name="racelab-nemesis", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        self._thread.join(timeout=self.hold + 10)
+        self._resume_all()
+        return False
+
+    @property
+    def finished(self):
+        """Return True once the schedule ended by itself (no fault left to start before the deadline) or was stopped."""
+        return self._thread is not None and not self._thread.is_alive()
+
+    def _run(self):
+        for turn in range(10 ** 6):
+            if self._stop.wait(self.every - self.hold) or time.monotonic() + self.hold > self.deadline:
+                return
+            self._apply(self.kinds[turn % len(self.kinds)])
+
+    def _apply(self, kind):
+        role, sig, tree = FAULT_KINDS[kind]
+        live = sorted(self.targets(tree=tree).get(role, []))
+        pids = live if tree else live[self._random.randrange(len(live)):][:1] if live else []
+        event = {"kind": kind, "role": role, "pids": pids, "signal": sig.name, "start": time.time()}
+        for pid in pids:
+            self._signal(pid, sig)
+        self._stop.wait(self.hold)  # a stop request cuts the fault short: the pause ends at once
+        self._resume_all()
+        event["end"] = time.time()
+        self._record(event)
+
+    def _signal(self, pid, sig):
+        try:
+            with self._lock:
+                os.kill(pid, sig)
+                if sig == signal.SIGSTOP:
+                    self._paused.add(pid)
+        except ProcessLookupError:  # it exited since targets() listed it
+            pass
+
+    def _resume_all(self):
+        with self._lock:
+            for pid in sorted(self._paused):
+                try:
+                    os.kill(pid, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+            self._paused.clear()
+
+    def _record(self, event):
+        self.events.append(event)
+        with open(self.path, "a") as out:
+            out.write(json.dumps(event) + "\n")

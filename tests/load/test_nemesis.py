@@ -1,0 +1,120 @@
+"""The nemesis faults only the processes it is given, on its schedule, records each fault, and always resumes.
+
+The targets are child processes this test starts itself (``sleep``); the load run
+gives the nemesis the served app's pids (:meth:`racelab.serving.ServedApp.pids`).
+"""
+import json
+import signal
+import subprocess
+import time
+
+import psutil
+import pytest
+
+from racelab.loadrun import LoadError, load_and_report
+from racelab.nemesis import Nemesis, NemesisError, parse_kinds
+
+WAIT_S = 10
+
+
+@pytest.fixture
+def sleepers():
+    processes = [subprocess.Popen(["sleep", "120"]) for _ in range(2)]
+    yield processes
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
+def targets_of(processes):
+    return lambda tree=False: {"worker": [p.pid for p in processes if p.poll() is None], "redis": []}
+
+
+def wait_for(condition, what):
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {WAIT_S}s for {what}"
+        time.sleep(0.01)
+
+
+def state(process):
+    return psutil.Process(process.pid).status()
+
+
+def faults(results):
+    return [json.loads(line) for line in (results / "faults.jsonl").read_text().splitlines()]
+
+
+def test_a_pause_stops_one_target_for_its_span_and_resumes_it(sleepers, tmp_path):
+    with Nemesis(["pause-worker"], targets_of(sleepers), tmp_path, every=0.6, hold=0.5,
+                 deadline=time.monotonic() + 1.0) as nemesis:
+        wait_for(lambda: any(state(p) == psutil.STATUS_STOPPED for p in sleepers), "a paused target")
+        wait_for(lambda: nemesis.events, "the fault to end")
+    wait_for(lambda: all(state(p) != psutil.STATUS_STOPPED for p in sleepers), "SIGCONT to reach every target")
+    [fault] = faults(tmp_path)  # the deadline leaves room for one fault only
+    assert fault["kind"] == "pause-worker" and fault["signal"] == "SIGSTOP"
+    assert fault["pids"][0] in {p.pid for p in sleepers} and len(fault["pids"]) == 1
+    assert 0.45 <= fault["end"] - fault["start"] < 2
+
+
+def test_a_paused_target_is_resumed_when_the_load_fails_mid_fault(sleepers, tmp_path):
+    with pytest.raises(RuntimeError, match="load failed"):
+        with Nemesis(["pause-worker"], targets_of(sleepers), tmp_path, every=60.1, hold=60,
+                     deadline=time.monotonic() + 120):
+            wait_for(lambda: any(state(p) == psutil.STATUS_STOPPED for p in sleepers), "a paused target")
+            raise RuntimeError("load failed")
+    wait_for(lambda: all(state(p) != psutil.STATUS_STOPPED for p in sleepers), "SIGCONT to reach every target")
+    [fault] = faults(tmp_path)
+    assert fault["end"] - fault["start"] < 5  # cut short by the stop, not held for 60 s
+
+
+def test_a_kill_signals_only_a_given_pid_and_a_role_without_any_skips(sleepers, tmp_path):
+    with Nemesis(["kill-worker", "kill-redis"], targets_of(sleepers), tmp_path, every=0.1, hold=0.05,
+                 deadline=time.monotonic() + 0.5) as nemesis:
+        wait_for(lambda: len(nemesis.events) >= 2, "two faults")
+    killed, skipped = faults(tmp_path)[:2]
+    assert killed["kind"] == "kill-worker" and killed["signal"] == "SIGKILL"
+    victim = next(p for p in sleepers if p.pid == killed["pids"][0])
+    assert victim.wait(WAIT_S) == -signal.SIGKILL
+    assert skipped == {**skipped, "kind": "kill-redis", "pids": []}
+
+
+def test_the_schedule_stops_by_itself_and_starts_no_fault_that_would_outlast_the_run(sleepers, tmp_path):
+    with Nemesis(["pause-worker"], targets_of(sleepers), tmp_path, every=0.05, hold=0.04,
+                 deadline=time.monotonic() + 0.03) as nemesis:
+        wait_for(lambda: nemesis.finished, "the nemesis to stop at its deadline")
+    assert faults(tmp_path) == []
+
+
+@pytest.mark.parametrize("text", ["kill-everything", "", "pause-worker,,nope"])
+def test_an_unknown_fault_lists_the_known_ones(text):
+    with pytest.raises(NemesisError, match="use a comma-separated list of kill-worker, pause-worker"):
+        parse_kinds(text)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"nemesis": "kill-web", "host": "http://127.0.0.1:1", "token": "k"}, "drop --host"),
+    ({"nemesis": "pause-postgres", "db": "sqlite"}, "needs the PostgreSQL racelab starts"),
+    ({"nemesis": "pause-redis", "nemesis_every": 3, "nemesis_for": 3}, "must be above 0 and below"),
+    ({"nemesis": "stop-the-world"}, "unknown fault stop-the-world"),
+])
+def test_a_nemesis_that_cannot_run_is_refused_before_anything_starts(options, message, tmp_path):
+    with pytest.raises(LoadError, match=message):
+        load_and_report(out=tmp_path, **options)
+
+
+def test_the_served_app_names_only_processes_it_started(request):
+    from racelab import proctree
+    from racelab.serving import served_app
+
+    db = request.config.getoption("race_db") if request.config.getoption("race_db") in ("sqlite", "postgres") else "postgres"
+    with served_app(db=db, workers=2, web_workers=2) as app:
+        pids, tree = app.pids(), app.pids(tree=True)
+        started = proctree.tree_pids([p.pid for p in app.processes]
+                                     + [s.process.pid for s in app.services.values()])
+    assert len(pids["worker"]) == 2 and len(pids["web"]) == 2 and len(pids["redis"]) == 1
+    assert {pid for role in tree.values() for pid in role} <= started  # nothing of the rest of the machine
+    if db == "postgres":
+        assert pids["postgres"] == [app.services["postgres"].process.pid] and len(tree["postgres"]) > 1
+    else:
+        assert pids["postgres"] == []
