@@ -163,6 +163,8 @@ IMPORT_PDF_PAGE_JOBS = int(os.environ.get("IMPORT_PDF_PAGE_JOBS", 4))
 IMPORT_SMALL_BYTES = int(os.environ.get("IMPORT_SMALL_BYTES", 8 * 1024))
 IMPORT_STUCK_AFTER_SECONDS = int(os.environ.get("IMPORT_STUCK_AFTER_SECONDS", 600))
 IMPORT_RECONCILE_INTERVAL_SECONDS = int(os.environ.get("IMPORT_RECONCILE_INTERVAL_SECONDS", 60))
+# An rq worker on another host counts as dead once its last heartbeat is older than this (see metrics._is_live).
+IMPORT_WORKER_HEARTBEAT_TIMEOUT_SECONDS = int(os.environ.get("IMPORT_WORKER_HEARTBEAT_TIMEOUT_SECONDS", 60))
 # Requests bigger than this land in a temp file instead of memory; the import limit above still applies.
 DATA_UPLOAD_MAX_MEMORY_SIZE = IMPORT_MAX_FILE_BYTES * 2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
