@@ -142,7 +142,7 @@ def test_a_killed_redis_comes_back_with_its_queued_jobs_and_the_reconciler_runs_
     killed_at = time.time()
 
     wait_until(lambda: served.redis.process.pid != old_redis and running(served.redis.process.pid)
-               and _pings(served), timeout=RECOVERY_S, message=f"Redis to be started again on {served.env['REDIS_URL'].split('@')[1]}")
+               and _pings(served), timeout=RECOVERY_S, message=f"Redis to be started again on port {served.redis.port}")
 
     assert parked.id in Queue("parked", connection=rq(served)).job_ids, "the queued job was lost with Redis"
     assert "Redis is back on port" in serve_log(served)
