@@ -85,3 +85,13 @@ def test_an_import_older_than_the_stuck_threshold_is_unhealthy_even_if_just_touc
     assert response.status_code == 503
     assert response.json()["metrics"]["stuck_imports"] == 1, fresh
     assert "IMPORT_STUCK_AFTER_SECONDS" in problem(response, "stuck_imports")["reason"]
+
+
+def test_a_caller_with_a_token_gets_a_503_too_when_redis_is_down(redis_down, settings, api):
+    settings.CACHES = {**settings.CACHES, "throttle": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                                       "LOCATION": settings.REDIS_URL}}  # as served: counts in Redis
+
+    response = api.get(HEALTH)
+
+    assert response.status_code == 503, response.content[:300]
+    assert "cannot reach its Redis" in response.json()["detail"] and response["Retry-After"] == "5"

@@ -141,11 +141,11 @@ def test_a_killed_redis_comes_back_with_its_queued_jobs_and_the_reconciler_runs_
     os.kill(old_redis, signal.SIGKILL)
     killed_at = time.time()
 
-    wait_until(lambda: served.redis.process.pid != old_redis and running(served.redis.process.pid)
-               and _pings(served), timeout=RECOVERY_S, message=f"Redis to be started again on port {served.redis.port}")
+    wait_until(lambda: "Redis is back on port" in serve_log(served), timeout=RECOVERY_S,
+               message=f"serve to start Redis again on port {served.redis.port}")
 
+    assert served.redis.process.pid != old_redis and _pings(served)
     assert parked.id in Queue("parked", connection=rq(served)).job_ids, "the queued job was lost with Redis"
-    assert "Redis is back on port" in serve_log(served)
     wait_until(lambda: _reconciled_since(served, killed_at), timeout=RECOVERY_S,
                message="rq cron to schedule reconcile_all again and a worker to run it")
     assert running(served.processes[-1].pid), "rq cron is not running"
@@ -167,6 +167,8 @@ def test_a_redis_that_cannot_start_again_is_reported_loudly_and_imports_resume_o
     health = requests.get(served.url + "/api/health/import-flow", timeout=30)
     assert health.status_code == 503, health.text[:300]
     assert [p["check"] for p in health.json()["problems"]][:1] == ["redis"], health.json()
+    during = import_csv(served)
+    assert during.status_code == 503 and during.headers.get("Retry-After"), during.text[:300]  # not a 500, not a 201
 
     os.replace(kept, aof)
     wait_until(lambda: _pings(served), timeout=RECOVERY_S, message="Redis to start again once its file is readable")
