@@ -48,6 +48,14 @@ def api(app, method, path, **kwargs):
     return response
 
 
+def recovered(app, predicate, what, timeout=RECOVERY_S):
+    """Return ``predicate()``'s first truthy value within ``timeout`` s; else fail naming ``what``, with serve's log."""
+    try:
+        return wait_until(predicate, timeout=timeout, message=what)
+    except pytest.fail.Exception as exc:
+        pytest.fail(f"{exc}\nserve's log ends with:\n{serve_log(app)[-3000:]}", pytrace=False)
+
+
 def serve_log(app):
     return app.log_path.read_text()
 
@@ -82,10 +90,9 @@ def live_rq_workers(app):
 
 def wait_for_pool(app, killed):
     """Wait until RQ has WORKERS live registered workers, none of them one of ``killed``; return their pids."""
-    return wait_until(lambda: (pids := live_rq_workers(app)) and len(pids) == WORKERS
-                      and not set(pids) & set(killed) and pids,
-                      timeout=RECOVERY_S, message=f"{WORKERS} new rq workers registered in RQ after killing {killed}; "
-                      f"serve's log:\n{serve_log(app)[-2000:]}")
+    return recovered(app, lambda: (pids := live_rq_workers(app)) and len(pids) == WORKERS
+                     and not set(pids) & set(killed) and pids, f"{WORKERS} live rq workers registered in RQ, "
+                     f"none of them the killed {killed}")
 
 
 def import_csv(app, rows=3):
@@ -97,8 +104,8 @@ def import_csv(app, rows=3):
 def wait_completed(app, response, rows=3):
     body = response.json()
     assert response.status_code == 201, body
-    final = wait_until(lambda: (poll := api(app, "get", body["poll_url"]).json())["status"] in ("completed", "failed")
-                       and poll, timeout=RECOVERY_S, message=f"import {body['import']} to complete")
+    final = recovered(app, lambda: (poll := api(app, "get", body["poll_url"]).json())["status"] in ("completed", "failed")
+                      and poll, f"import {body['import']} to complete")
     assert (final["status"], final["task_count"]) == ("completed", rows), final
 
 
@@ -130,8 +137,8 @@ def test_a_killed_web_worker_is_replaced_by_gunicorn(served):
     victim = min(web_workers)
     os.kill(victim, signal.SIGKILL)
 
-    wait_until(lambda: len(now := {c.pid for c in master.children() if running(c.pid)}) == len(web_workers)
-               and victim not in now, timeout=RECOVERY_S, message=f"gunicorn to replace its killed worker {victim}")
+    recovered(served, lambda: len(now := {c.pid for c in master.children() if running(c.pid)}) == len(web_workers)
+              and victim not in now, f"gunicorn to replace its killed worker {victim}")
     wait_completed(served, import_csv(served))
 
 
@@ -141,14 +148,14 @@ def test_a_killed_redis_comes_back_with_its_queued_jobs_and_the_reconciler_runs_
     os.kill(old_redis, signal.SIGKILL)
     killed_at = time.time()
 
-    wait_until(lambda: "Redis is back on port" in serve_log(served), timeout=RECOVERY_S,
-               message=f"serve to start Redis again on port {served.redis.port}")
+    recovered(served, lambda: "Redis is back on port" in serve_log(served),
+              f"serve to start Redis again on port {served.redis.port}")
 
     assert served.redis.process.pid != old_redis and _pings(served)
     assert parked.id in Queue("parked", connection=rq(served)).job_ids, "the queued job was lost with Redis"
-    wait_until(lambda: _reconciled_since(served, killed_at), timeout=RECOVERY_S,
-               message="rq cron to schedule reconcile_all again and a worker to run it")
-    assert running(served.processes[-1].pid), "rq cron is not running"
+    recovered(served, lambda: _reconciled_since(served, killed_at),
+              "rq cron to schedule reconcile_all again and a worker to run it")
+    recovered(served, lambda: running(served.processes[-1].pid), "rq cron to run again")
     wait_for_pool(served, killed=[])
     wait_completed(served, import_csv(served))
 
@@ -162,8 +169,7 @@ def test_a_redis_that_cannot_start_again_is_reported_loudly_and_imports_resume_o
     os.replace(aof + ".bad", aof)  # the running server keeps writing its old file; a restart reads this one
     os.kill(served.redis.process.pid, signal.SIGKILL)
 
-    wait_until(lambda: "REDIS IS DOWN" in serve_log(served), timeout=RECOVERY_S,
-               message="serve to say that Redis is down")
+    recovered(served, lambda: "REDIS IS DOWN" in serve_log(served), "serve to say that Redis is down")
     health = requests.get(served.url + "/api/health/import-flow", timeout=30)
     assert health.status_code == 503, health.text[:300]
     assert [p["check"] for p in health.json()["problems"]][:1] == ["redis"], health.json()
@@ -171,11 +177,11 @@ def test_a_redis_that_cannot_start_again_is_reported_loudly_and_imports_resume_o
     assert during.status_code == 503 and during.headers.get("Retry-After"), during.text[:300]  # not a 500, not a 201
 
     os.replace(kept, aof)
-    wait_until(lambda: _pings(served), timeout=RECOVERY_S, message="Redis to start again once its file is readable")
+    recovered(served, lambda: _pings(served), "Redis to start again once its file is readable")
     wait_for_pool(served, killed=[])
     wait_completed(served, import_csv(served))
-    wait_until(lambda: requests.get(served.url + "/api/health/import-flow", timeout=30).status_code == 200,
-               timeout=RECOVERY_S, message="the health endpoint to be healthy again")
+    recovered(served, lambda: requests.get(served.url + "/api/health/import-flow", timeout=30).status_code == 200,
+              "the health endpoint to be healthy again")
 
 
 def _pings(app):
