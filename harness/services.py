@@ -44,7 +44,8 @@ class Service:
     """A started server: ``name``, ``url``, ``port``, ``process``, ``tmpdir``, ``log_path``, ``started_in``.
 
     ``stop()`` or leaving its ``with`` block stops the process and removes the temp dir (the log
-    with it). A server whose process dies is not restarted.
+    with it). A server whose process dies is not restarted by itself: ``restart()`` starts it again
+    on the same port, with the same data and password.
     """
 
     def __init__(self, name: str, stop_signal: int):
@@ -53,6 +54,8 @@ class Service:
         self.log_path = os.path.join(self.tmpdir, f"{name}.log")
         self.url = self.port = self.process = None
         self.started_in = 0.0
+        self._command = self._ready = None
+        self._popen = {}
         self._lock, self._stopped = threading.Lock(), False
         _live.add(self)
 
@@ -84,12 +87,38 @@ class Service:
                 self.process.wait()
         shutil.rmtree(self.tmpdir, ignore_errors=True)
 
+    def restart(self, timeout: float = 30.0) -> bool:
+        """Start the server again on its port, with its data and password, if its process has ended.
+
+        Return True once it answers (at once if it never stopped), False if it exits again or does
+        not answer within ``timeout`` seconds (its log says why: ``log_path``). A server that was
+        ``stop()``-ped is not started again. The server dies with the thread that calls this.
+        """
+        with self._lock:
+            if self._stopped or self._command is None:
+                return False
+            if self.process is not None and self.process.poll() is None:
+                return True
+            argv, deadline = self._command(self.port), time.monotonic() + timeout
+            with open(self.log_path, "ab") as log:
+                self.process = subprocess.Popen(
+                    argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.tmpdir,
+                    preexec_fn=_die_with_parent(self._stop_signal), **self._popen)
+            while self.process.poll() is None:
+                if self._ready(self.port):
+                    return True
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.02)
+            return False
+
     def _spawn(self, command, ready, deadline, **popen):
         """Run ``command(port)`` on a free port until ``ready(port)`` returns a true value; return that.
 
         A port taken by someone else between choosing and binding it is retried twice; any other
         early exit, or passing the deadline, raises ServiceUnavailable with the log tail.
         """
+        self._command, self._ready, self._popen = command, ready, popen
         for attempt in range(3):
             with socket.socket() as sock:  # a free port: the kernel's choice for port 0
                 sock.bind(("127.0.0.1", 0))
@@ -179,8 +208,12 @@ def start_redis(*, timeout: float = 30, binary: str | None = None) -> Service:
     """Start Redis on a free loopback port and return the running Service.
 
     Clients must ``AUTH`` with a random password (``requirepass``, read from a config file readable
-    by the caller alone), which only ``service.url`` carries. Nothing is persisted; the server runs as
-    the caller. On failure raise ServiceUnavailable; no process or temp dir is left.
+    by the caller alone), which only ``service.url`` carries. Every write goes to an append-only file
+    in ``service.tmpdir`` before the client gets its reply, so ``service.restart()`` brings the keys
+    back, queued jobs included. ``appendfsync no``: the kernel flushes it when it likes, which is
+    enough for a killed server and cheap; ``everysec`` would postpone writes while an fsync is slow,
+    and a kill then loses them (the temp dir does not outlive a crashed machine anyway). The server
+    runs as the caller. On failure raise ServiceUnavailable; no process or temp dir is left.
     """
     began, service = time.monotonic(), Service("redis", signal.SIGTERM)
     try:
@@ -202,7 +235,8 @@ def start_redis(*, timeout: float = 30, binary: str | None = None) -> Service:
                 return replies == b"+OK\r\n+PONG\r\n"
 
         service._spawn(lambda port: [binary, config, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                     "--appendonly", "no", "--dir", service.tmpdir],
+                                     "--appendonly", "yes", "--appendfsync", "no",
+                                     "--dir", service.tmpdir],
                        ping, began + timeout)
     except BaseException:
         service.stop()

@@ -2,7 +2,9 @@
 
 :func:`served_app` is the one place that starts it — ``racelab serve``, the load
 suite and the browser tests all use it — and stops everything it started when
-its ``with`` block ends, also on an exception.
+its ``with`` block ends, also on an exception. While it runs, a
+:class:`racelab.supervisor.Supervisor` starts again whatever of it dies: a worker,
+``rq cron``, the gunicorn master, and the Redis it started (with its data).
 
 Secrets never go on a command line, which every local user can read (``ps``): the
 database and Redis passwords (in ``DATABASE_URL``/``REDIS_URL``), the secret key and the
@@ -26,6 +28,7 @@ from racelab import checkout, proctree
 from racelab.dbwatch import SERVER_SETTINGS
 from racelab.harness.commit_log import ENV as COMMIT_LOG_ENV
 from racelab.harness.services import start_postgres, start_redis
+from racelab.supervisor import Supervisor, printer
 
 DB_CHOICES = ("sqlite", "postgres")
 ACCESS_LOG_FORMAT = "%(m)s %(U)s %(s)s %(M)s"  # read by racelab.reports.results.server_times
@@ -37,7 +40,9 @@ class ServedApp:
 
     ``token_file`` holds the token (mode 0600); ``database_url`` is the app's database, with
     its password; ``database_log`` the log of the PostgreSQL started for it (None for SQLite
-    or a given URL).
+    or a given URL). ``processes`` are the running gunicorn master, workers and ``rq cron``, in
+    that order, kept current as the ``supervisor`` replaces them; ``redis`` is the Redis started
+    for it (a :class:`racelab.harness.services.Service`; None for a given URL).
     """
 
     url: str
@@ -58,7 +63,7 @@ class ServedApp:
         """
         table = proctree.processes()
         found = {"web": [], "worker": [], "redis": [], "postgres": []}
-        for process in self.processes:
+        for process in filter(None, self.processes):  # None: a supervised child not started yet
             if process.poll() is None and "rqworker" in process.args:
                 found["worker"].append(process.pid)
             elif process.poll() is None and "gunicorn" in process.args:
@@ -68,6 +73,8 @@ class ServedApp:
             if process is not None and process.poll() is None:
                 found[role] = sorted(proctree.tree_pids([process.pid], table)) if tree else [process.pid]
         return found
+    supervisor: Supervisor = None
+    redis: object = None  # the Redis Service started for it (also services["redis"]), or None
 
     def login_link(self, username="racelab"):
         """Return a new one-time login link for ``username`` (see :mod:`label_studio.core.login_links`)."""
@@ -117,8 +124,8 @@ def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=
             database_url = db
         else:
             raise ValueError(f"--db {db!r} is not a database; use one of {', '.join(DB_CHOICES)} or a URL.")
-        if not redis_url:
-            redis = stack.enter_context(start_redis())
+        redis = None if redis_url else stack.enter_context(start_redis())
+        if redis is not None:
             redis_url, services["redis"] = redis.url, redis
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "label_studio.core.settings", "DATABASE_URL": database_url,
                "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
@@ -134,23 +141,32 @@ def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=
         with os.fdopen(os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
             out.write(token + "\n")
         app = ServedApp(url=f"http://127.0.0.1:{port}", token=token, env=env, token_file=token_file,
-                        database_url=database_url, database_log=database_log, services=services)
+                        database_url=database_url, database_log=database_log, services=services, redis=redis,
+                        supervisor=Supervisor(printer(log), redis=redis))
         stack.callback(_stop, app.processes)
+        stack.callback(app.supervisor.stop)  # first: nothing is started again while the rest stops
+
+        def supervise(name, argv, env):
+            index = len(app.processes)
+            app.processes.append(None)
+            app.supervisor.add(name, argv, on_start=[lambda process: app.processes.__setitem__(index, process)],
+                               env=env, stdout=log, stderr=log)
+
         # keep-alive outlasts any client's idle time: no server close racing a reused connection's request.
-        app.processes.append(subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "label_studio.core.wsgi:application", "--bind", f"127.0.0.1:{port}",
-             "--workers", str(web_workers), "--threads", "4", "--timeout", "120", "--log-level", "warning",
-             "--keep-alive", "75",
-             *(["--access-logfile", str(access_log), "--access-logformat", ACCESS_LOG_FORMAT] if access_log else [])],
-            env={**env, "PGAPPNAME": "racelab web"}, stdout=log, stderr=log))
-        for _ in range(workers):
-            app.processes.append(subprocess.Popen([*MANAGE, "rqworker", "high", "default", "low", "--with-scheduler",
-                                                   "--worker-class", os.environ.get("RACELAB_WORKER_CLASS", "rq.worker.SimpleWorker")],
-                                                  env={**env, "PGAPPNAME": "racelab worker"}, stdout=log, stderr=log))
-        app.processes.append(subprocess.Popen(
-            [sys.executable, "-m", "rq.cli", "cron", "label_studio.data_import.cron", "-l", "WARNING"],
-            env={**env, "PGAPPNAME": "racelab cron", "RQ_REDIS_URL": redis_url}, stdout=log, stderr=log))
+        supervise("gunicorn", [
+            sys.executable, "-m", "gunicorn", "label_studio.core.wsgi:application", "--bind", f"127.0.0.1:{port}",
+            "--workers", str(web_workers), "--threads", "4", "--timeout", "120", "--log-level", "warning",
+            "--keep-alive", "75",
+            *(["--access-logfile", str(access_log), "--access-logformat", ACCESS_LOG_FORMAT] if access_log else [])],
+            env={**env, "PGAPPNAME": "racelab web"})
+        for number in range(1, workers + 1):
+            supervise(f"rq worker {number}", [*MANAGE, "rqworker", "high", "default", "low", "--with-scheduler",
+                                              "--worker-class", os.environ.get("RACELAB_WORKER_CLASS", "rq.worker.SimpleWorker")],
+                      env={**env, "PGAPPNAME": "racelab worker"})
+        supervise("rq cron", [sys.executable, "-m", "rq.cli", "cron", "label_studio.data_import.cron", "-l", "WARNING"],
+                  env={**env, "PGAPPNAME": "racelab cron", "RQ_REDIS_URL": redis_url})
         _wait_until_up(app)
+        app.supervisor.start()
         yield app
 
 

@@ -18,7 +18,11 @@ ID_LISTS = ("stuck_file_ids", "count_mismatch_ids")
 
 
 class ImportFlowHealthAPI(APIView):
-    """Answer 200 with the health body when healthy, 503 when a file is stuck or a count is wrong."""
+    """Answer 200 with the health body when healthy; 503 naming each problem and its fix otherwise.
+
+    Unhealthy: Redis unreachable (a 503, never a 500), no live rq worker, an import or a file
+    not final after ``IMPORT_STUCK_AFTER_SECONDS``, or a completed file without all its tasks.
+    """
 
     permission_classes = [AllowAny]
 

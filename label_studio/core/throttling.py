@@ -7,13 +7,29 @@ consults :class:`FailedAuthenticationThrottle` itself: a client that has failed
 ``Retry-After`` for every further attempt, right or wrong, until the window moves on. A
 request that sends no credentials is not an attempt and is not counted. The counts live
 in the ``throttle`` cache, which is Redis whenever ``REDIS_URL`` is set, so every gunicorn
-worker shares them.
+worker shares them. While that Redis is unreachable a request with a token gets 503 with
+``Retry-After`` (:class:`CounterUnavailable`): neither a 500 nor an unthrottled guess.
 """
 from django.core.cache import caches
+from redis.exceptions import RedisError
+from rest_framework import status
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
-from rest_framework.exceptions import AuthenticationFailed, Throttled
+from rest_framework.exceptions import APIException, AuthenticationFailed, Throttled
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
+
+
+class CounterUnavailable(APIException):
+    """Raised (503, ``Retry-After``) when the failed-authentication counts cannot be read or written."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = ("The server cannot reach its Redis, which counts failed logins, so it cannot check a token "
+                      "now; retry after the wait.")
+    retry_after_s = 5
+
+    def __init__(self):
+        super().__init__()
+        self.wait = self.retry_after_s  # DRF's handler turns ``wait`` into the Retry-After header
 
 
 class FailedAuthenticationThrottle(SimpleRateThrottle):
@@ -34,7 +50,10 @@ class FailedAuthenticationThrottle(SimpleRateThrottle):
 
     def _load(self, request):
         self.key, self.now = self.get_cache_key(request), self.timer()
-        self.history = [at for at in self.cache.get(self.key, []) if at > self.now - self.duration]
+        try:
+            self.history = [at for at in self.cache.get(self.key, []) if at > self.now - self.duration]
+        except RedisError:
+            raise CounterUnavailable() from None
 
     def exhausted(self, request):
         """Return True when the client has no failure left in this window; count nothing."""
@@ -47,7 +66,10 @@ class FailedAuthenticationThrottle(SimpleRateThrottle):
         """Count one failed attempt of the client."""
         if self.rate is not None:
             self._load(request)
-            self.throttle_success()
+            try:
+                self.throttle_success()
+            except RedisError:
+                raise CounterUnavailable() from None
 
     def check(self, request):
         """Raise ``Throttled`` (429, ``Retry-After``) when the client has used up its failures."""

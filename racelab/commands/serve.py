@@ -1,7 +1,9 @@
 """Serve the bundled app (gunicorn + rq workers) on PostgreSQL and Redis it starts; Ctrl-C stops everything.
 
 It prints where the API token is (a file only you can read) and a one-time login link for
-the file manager; press Enter for another link. Neither the token nor any password is
+the file manager; press Enter for another link. What dies meanwhile (a worker, ``rq cron``,
+gunicorn, Redis) is started again, and each restart is printed with how it ended; a Redis that
+cannot start again is reported as down until it is back. Neither the token nor any password is
 printed or put on a command line.
 """
 import argparse

@@ -97,6 +97,26 @@ def test_redis_serves_then_stops_clean():
     assert not os.path.exists(service.tmpdir)
 
 
+def test_a_killed_redis_restarts_on_its_port_with_its_password_and_keys():
+    with services.start_redis() as service:
+        client = redis_py.Redis.from_url(service.url)
+        client.rpush("rq:queue:default", "job-1")
+        first = service.process
+        first.kill()
+        first.wait(10)
+
+        assert service.restart(timeout=10), _tail_of(service)
+
+        assert service.process.pid != first.pid
+        assert client.lrange("rq:queue:default", 0, -1) == [b"job-1"]  # the same URL: port and password
+    assert service.restart() is False  # stopped for good
+
+
+def _tail_of(service):
+    with open(service.log_path) as log:
+        return log.read()[-2000:]
+
+
 def test_ensure_services_sets_then_restores_the_environment(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("REDIS_URL", raising=False)
