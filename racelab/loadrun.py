@@ -105,6 +105,13 @@ def locust_command(scenario, host, users, spawn_rate, run_time, results, process
     return argv + (["--processes", str(processes)] if processes else [])
 
 
+def reconciler_timing(stuck):
+    """Return the app's reconciler settings for a stuck timeout of ``stuck`` s: a lost job is re-sent well before."""
+    quarter = max(1, stuck // 4)
+    return {"IMPORT_STUCK_AFTER_SECONDS": str(stuck), "IMPORT_LOST_AFTER_SECONDS": str(min(120, quarter)),
+            "IMPORT_RECONCILE_INTERVAL_SECONDS": str(min(60, quarter))}
+
+
 def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", host=None, token=None, inject="",
                     fixes="all", db="postgres", workers=3, processes=0, races_json=None, out="reports/latest",
                     allow_remote_host=False, log=None, think_time="", db_url=None, nemesis="", nemesis_every=10.0,
@@ -170,7 +177,7 @@ def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", h
             app = stack.enter_context(served_app(db=db, workers=workers, web_workers=2, inject=inject, fixes=fixes,
                                                  log=log or subprocess.DEVNULL, access_log=results / SERVER_LOG,
                                                  commit_log=results / COMMIT_LOG_DIR,
-                                                 extra_env={"IMPORT_STUCK_AFTER_SECONDS": str(stuck)}))
+                                                 extra_env=reconciler_timing(stuck)))
             host, token = app.url, app.token
             watch = DatabaseWatch(app.database_url, results, server_log=app.database_log)
         else:

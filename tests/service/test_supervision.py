@@ -34,7 +34,8 @@ def served(request, tmp_path_factory):
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
     with open(log_path, "w") as log, served_app(
             db=db if db in ("sqlite", "postgres") else "postgres", workers=WORKERS, web_workers=2, log=log,
-            extra_env={"IMPORT_RECONCILE_INTERVAL_SECONDS": "1", "IMPORT_STUCK_AFTER_SECONDS": "3"}) as app:
+            extra_env={"IMPORT_RECONCILE_INTERVAL_SECONDS": "1", "IMPORT_LOST_AFTER_SECONDS": "1",
+                       "IMPORT_STUCK_AFTER_SECONDS": "3"}) as app:
         app.log_path = log_path
         app.project_id = api(app, "post", "/api/projects", json={"title": "supervised"}).json()["id"]
         yield app
