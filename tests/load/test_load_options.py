@@ -67,11 +67,13 @@ def test_think_time_reaches_locust_and_a_bad_one_is_refused_first(tmp_path):
 
 def test_a_cancelled_load_run_stops_every_process_it_started(tmp_path, eventually):
     """SIGTERM (a cancelled CI job) reaches the served app's gunicorn, rq workers and Locust, not just racelab."""
+    output = tmp_path / "load.log"
     run = subprocess.Popen([sys.executable, "-m", "racelab.cli", "load", "--scenario", "uploads", "--users", "1",
                             "--run-time", "5m", "--db", "sqlite", "--workers", "1", "--out", str(tmp_path)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           stdout=output.open("w"), stderr=subprocess.STDOUT)
 
     def started():
+        assert run.poll() is None, f"racelab load ended before it was cancelled:\n{output.read_text()[-3000:]}"
         children = psutil.Process(run.pid).children(recursive=True)
         commands = " ".join(command_line(child) for child in children)
         return children if "gunicorn" in commands and "locust" in commands else None
