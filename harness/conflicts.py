@@ -4,7 +4,7 @@ The scheduler spends its switches where the order matters: two actors' next step
 they touch the same resource and one of them writes it. :func:`access` reads a point's context:
 
 - ``db.execute`` / ``db.executed``: a ``SELECT`` reads its tables (a ``FOR UPDATE`` also locks,
-  that is writes, its first); an ``INSERT``, ``UPDATE`` or ``DELETE`` writes its table and reads
+  that is writes, its first); an ``INSERT``, ``UPDATE``, ``DELETE`` or ``COPY … FROM`` writes its table and reads
   the others. Inside a transaction a write is not visible to other readers yet (neither
   PostgreSQL nor SQLite reads uncommitted rows): it races with other writes of the table, not
   with reads. In autocommit it also publishes the table;
@@ -25,7 +25,7 @@ import dataclasses
 __all__ = ["Access", "access", "conflict", "union", "suffixes"]
 
 _SILENT = frozenset({"BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK", "COMMIT", "SET", "SHOW"})
-_WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE"})
+_WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE", "COPY"})
 
 
 @dataclasses.dataclass(frozen=True)

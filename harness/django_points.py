@@ -33,9 +33,10 @@ from racelab.harness.race import race_point
 
 __all__ = ["install", "describe_sql", "WRITES"]
 
-#: The statement verbs that change rows.
-WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE"})
+#: The statement verbs that change rows (``COPY`` counts as one: ``COPY t FROM STDIN`` is a bulk insert).
+WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE", "COPY"})
 _TABLES = re.compile(r'\b(?:FROM|JOIN|INTO|UPDATE)\s+[`"\[]?([A-Za-z_][\w$]*)', re.IGNORECASE)
+_COPY = re.compile(r'COPY\s+[`"\[]?([A-Za-z_][\w$]*)[`"\]]?\s*(?:\([^)]*\))?\s+(FROM|TO)\b', re.IGNORECASE)
 _busy = threading.local()  # set while this thread runs a controller's hit: its own SQL passes no point
 _installed = False
 
@@ -44,6 +45,10 @@ def describe_sql(sql: str) -> dict:
     """Return ``{"verb", "table", "tables", "lock"}`` of one SQL statement, read from its text alone."""
     text = sql.lstrip()
     verb = text.split(None, 1)[0].upper() if text else ""
+    copy = _COPY.match(text) if verb == "COPY" else None
+    if copy:  # COPY t FROM STDIN writes t; COPY t TO STDOUT reads it (STDIN/STDOUT are no tables)
+        verb = "COPY" if copy.group(2).upper() == "FROM" else "SELECT"
+        return {"verb": verb, "table": copy.group(1), "tables": [copy.group(1)], "lock": False}
     tables = list(dict.fromkeys(_TABLES.findall(text)))
     return {"verb": verb, "table": tables[0] if tables else None, "tables": tables,
             "lock": verb == "SELECT" and " FOR UPDATE" in text.upper()}

@@ -164,8 +164,9 @@ def drop_db_connection(context: dict) -> None:
     """Close this thread's raw DB-API connection for ``context["alias"]`` (else ``default``) behind Django's back.
 
     Django is not told: its wrapper still holds the closed connection, so the next statement
-    (at ``db.commit``, the COMMIT) fails with the driver's error — psycopg2's InterfaceError,
-    sqlite3's ProgrammingError, wrapped by Django — as when the server or network drops it.
+    (at ``db.commit``, the COMMIT) fails with the driver's error — psycopg 3's OperationalError,
+    psycopg2's InterfaceError, sqlite3's ProgrammingError, wrapped by Django — as when the server
+    or network drops it.
     Nothing happens when the thread has no open connection. Django is imported only here.
     """
     from django.db import DEFAULT_DB_ALIAS, connections

@@ -37,7 +37,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 RUN_IMPORT = "label_studio.data_import.services.run_import"
 PROCESS_PDF_PAGES = "label_studio.data_import.services.process_pdf_pages"
-RECONCILE_IMPORT = "label_studio.data_import.services.reconcile_import"
 
 
 # --- outcomes -----------------------------------------------------------------------------------
@@ -359,15 +358,17 @@ def list_uploads(history, process, project):
 
 
 def recover(history, eventually):
-    """Run the reconciler as ``reconciler#1`` (recorded in ``history``); wait for each import it re-dispatched to end."""
+    """Run the reconciler as ``reconciler#1`` (recorded in ``history``); wait for each import it re-dispatched, or
+    found still queued or running, to end."""
     from label_studio.data_import import services
     from label_studio.data_import.models import ProjectImport
 
     with history.op("reconciler#1", "reconcile") as op:
         done = op.ok(services.reconcile(stuck_after=0)).value
-    for import_id in done["imports"]:
+    for import_id in done["imports"] + done["waiting"]:
         eventually(lambda: ProjectImport.objects.get(id=import_id).status in ProjectImport.FINAL, 30,
-                   f"re-dispatched import {import_id} to finish")
+                   f"import {import_id} ({'re-dispatched' if import_id in done['imports'] else 'its job live'}) "
+                   "to finish")
     return done
 
 

@@ -1,23 +1,26 @@
 """R4 — a delayed dispatch that does not wait for the commit (fix flag ``R4``).
 
 Set-up: a project and Redis queues (no worker needed: what matters is what reaches Redis).
-Actor: ``request#1`` starts an async import; inside its transaction the service dispatches
-``run_import`` (on commit, fix R2) and, with fix R8, the delayed watchdog ``reconcile_import``
-(``start_job_async_or_sync(..., in_seconds=IMPORT_STUCK_AFTER_SECONDS)``).
+Actor: ``request#1`` opens a transaction, schedules a delayed job in it
+(``start_job_async_or_sync(reconcile_all, in_seconds=IMPORT_STUCK_AFTER_SECONDS)``, as an app's own
+watchdog would) and starts an async import, which dispatches ``run_import`` (on commit, fix R2).
 Interleaving: the request fails at ``import.async_before_commit`` (sync points ``fail``), after
 both dispatches, so its transaction rolls back.
 Invariant (:func:`~scenarios.invariants.no_job_for_a_rolled_back_transaction`): no job, delayed
 or not, is queued or scheduled in Redis for the rolled-back import. Buggy: django-rq's hole — the
-delayed watchdog went out at once and sits in the scheduled registry for an import that never
+delayed job went out at once and sits in the scheduled registry for an import that never
 existed. Fixed: nothing is sent.
 
-Masking: the watchdog exists only with fix R8 on; with R8 off this scenario has no delayed
-dispatch to catch, so R4 is only observable together with R8.
+The import flow itself schedules no delayed job (its per-import watchdog gave way to the periodic
+reconciler, issue #16), so the actor brings the delayed dispatch that fix R4 is about.
 """
 import django_rq
 import pytest
+from django.conf import settings
+from django.db import transaction
 from rq.registry import ScheduledJobRegistry
 
+from label_studio.core.jobs import start_job_async_or_sync
 from label_studio.data_import import services
 from scenarios.common import MODES, json_upload
 from scenarios.invariants import no_job_for_a_rolled_back_transaction
@@ -28,6 +31,14 @@ RACE = "R4"
 
 class RequestAborted(RuntimeError):
     """The request failed after dispatching its jobs, inside its transaction."""
+
+
+def import_with_a_delayed_job(project, user, upload):
+    """Schedule a delayed job and start an async import, in one transaction; return the ProjectImport."""
+    with transaction.atomic():
+        start_job_async_or_sync(services.reconcile_all, queue_name="low",
+                                in_seconds=settings.IMPORT_STUCK_AFTER_SECONDS)
+        return services.start_async_import(project, user, [upload])
 
 
 def sent_jobs():
@@ -49,7 +60,7 @@ def test_r4_dispatch_without_commit_hook(mode, scenario, project, user, sync_poi
     sync_points.fail("import.async_before_commit", RequestAborted("the request failed before its commit"))
 
     with scenario.history.op("request#1", "async import", reraise=False):
-        services.start_async_import(project, user, [json_upload("a.json", scenario.rng.randint(1, 5), scenario.rng)])
+        import_with_a_delayed_job(project, user, json_upload("a.json", scenario.rng.randint(1, 5), scenario.rng))
 
     scenario.check({"sent_jobs": sent_jobs()}, no_job_for_a_rolled_back_transaction)
 
@@ -63,7 +74,7 @@ def test_r4_explored(mode, scenario, user, use_redis, race_explorer):
 
         def request():
             with scenario.history.op("request#1", "async import", reraise=False):
-                services.start_async_import(project, user, [json_upload("a.json", 3, scenario.rng)])
+                import_with_a_delayed_job(project, user, json_upload("a.json", 3, scenario.rng))
         scheduler.run({"request#1": request})
         return {"sent_jobs": sent_jobs()}
 

@@ -49,6 +49,32 @@ def _connection(url):
     return Redis.from_url(url)
 
 
+#: RQ job statuses of a job that will not run again; any other status Redis holds will run, or is running.
+ENDED_STATUSES = ("finished", "failed", "stopped", "canceled")
+
+
+def live_jobs(job_ids):
+    """Return the ids among ``job_ids`` of jobs Redis holds and that have not ended (see ENDED_STATUSES).
+
+    One round trip. A job Redis does not know (lost at enqueue, or expired) is
+    not live, nor is a finished, failed, stopped or canceled one. Without Redis,
+    or with Redis unreachable, nothing is known to be live: the empty set.
+    """
+    job_ids = [job_id for job_id in job_ids if job_id]
+    if not job_ids or not redis_configured():
+        return set()
+    from redis.exceptions import RedisError
+
+    rq_queue = queue("high")  # every queue shares one Redis (RQ_QUEUES), and job hashes are global to it
+    try:
+        found = rq_queue.job_class.fetch_many(job_ids, connection=rq_queue.connection)
+    except RedisError as exc:
+        event("job.lookup_failed", level=logging.WARNING, jobs=len(job_ids), error=repr(exc))
+        return set()
+    statuses = {job.id: job.get_status(refresh=False) for job in found if job is not None}
+    return {job_id for job_id, status in statuses.items() if status is not None and status not in ENDED_STATUSES}
+
+
 def job_name(func):
     """Return the dotted path RQ uses for ``func``."""
     return f"{func.__module__}.{func.__qualname__}"

@@ -25,6 +25,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from label_studio.core.fixes import fixes_from_env
 
@@ -161,8 +162,18 @@ IMPORT_MAX_PDF_PAGES = int(os.environ.get("IMPORT_MAX_PDF_PAGES", 1000))
 IMPORT_PDF_PAGE_JOBS = int(os.environ.get("IMPORT_PDF_PAGE_JOBS", 4))
 # Async imports up to this many bytes go to the "high" queue, bigger ones to "default".
 IMPORT_SMALL_BYTES = int(os.environ.get("IMPORT_SMALL_BYTES", 8 * 1024))
+# A file unfinished this long is "stuck" to the health check; a claim this old is stale (its worker died).
 IMPORT_STUCK_AFTER_SECONDS = int(os.environ.get("IMPORT_STUCK_AFTER_SECONDS", 600))
+# An import still "created" this long, whose job Redis does not hold, had its job lost: the reconciler re-dispatches it.
+IMPORT_LOST_AFTER_SECONDS = int(os.environ.get("IMPORT_LOST_AFTER_SECONDS", 120))
+# How often `rq cron` runs the reconciler (label_studio/data_import/cron.py).
 IMPORT_RECONCILE_INTERVAL_SECONDS = int(os.environ.get("IMPORT_RECONCILE_INTERVAL_SECONDS", 60))
+if IMPORT_LOST_AFTER_SECONDS + IMPORT_RECONCILE_INTERVAL_SECONDS >= IMPORT_STUCK_AFTER_SECONDS:
+    raise ImproperlyConfigured(
+        f"IMPORT_LOST_AFTER_SECONDS ({IMPORT_LOST_AFTER_SECONDS}) + IMPORT_RECONCILE_INTERVAL_SECONDS "
+        f"({IMPORT_RECONCILE_INTERVAL_SECONDS}) must stay under IMPORT_STUCK_AFTER_SECONDS "
+        f"({IMPORT_STUCK_AFTER_SECONDS}): the reconciler has to re-dispatch a lost job before the health check "
+        "reports its file stuck. Lower the first two or raise the last.")
 # Requests bigger than this land in a temp file instead of memory; the import limit above still applies.
 DATA_UPLOAD_MAX_MEMORY_SIZE = IMPORT_MAX_FILE_BYTES * 2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from label_studio.core.events import event
 from label_studio.core.fixes import fix_enabled
-from label_studio.core.jobs import job, redis_configured, start_job_async_or_sync
+from label_studio.core.jobs import job, live_jobs, start_job_async_or_sync
 from racelab import race_point
 from label_studio.data_import.models import FileUpload, ProjectImport
 from label_studio.data_import.parsers import (
@@ -34,9 +34,10 @@ from label_studio.data_import.parsers import (
     single_page_pdf,
 )
 from label_studio.projects.models import Project
+from label_studio.tasks.bulk import insert_tasks
 from label_studio.tasks.models import Task
 
-BATCH_SIZE = 500  # tasks per INSERT; with fix R10 off, also tasks per commit
+BATCH_SIZE = 500  # with fix R10 off, tasks per commit
 
 
 @dataclass
@@ -176,8 +177,10 @@ def start_async_import(project, user, uploads, body_tasks=None):
 
     Only cheap checks run in the request (names, formats, sizes, the body's
     shape); content errors end the import ``failed`` with its message. The job
-    id is pre-assigned and stored in the same transaction, and a watchdog is
-    scheduled (fix R8) so a job lost between commit and enqueue is re-dispatched.
+    id is pre-assigned and stored in the same transaction. No other job is
+    scheduled: a job lost between commit and enqueue leaves the import
+    ``created`` with a job Redis does not hold, which the periodic reconciler
+    (fix R8, :func:`reconcile`) re-dispatches.
     """
     for upload in uploads:
         check_file_name(upload.name)
@@ -195,9 +198,6 @@ def start_async_import(project, user, uploads, body_tasks=None):
             project_import.job_id = start_job_async_or_sync(run_import, project_import.id,
                                                             queue_name=import_queue(uploads, body_tasks))
             project_import.save(update_fields=["file_upload_ids", "job_id"])
-            if fix_enabled("R8") and redis_configured():  # inline jobs cannot be lost between commit and enqueue
-                start_job_async_or_sync(reconcile_import, project_import.id, queue_name="low",
-                                        in_seconds=settings.IMPORT_STUCK_AFTER_SECONDS)
             race_point("import.async_before_commit", import_id=project_import.id)
     except BaseException:
         _delete_stored(stored)
@@ -594,15 +594,15 @@ def _insert_tasks(project, tasks):
         return []
     inner_ids = _allocate_inner_ids(project.id, len(tasks))
     rows = [
-        Task(project_id=project.id, file_upload_id=file_upload.id if file_upload else None, data=task["data"],
-             meta={key: task[key] for key in ("annotations", "predictions", "meta") if key in task},
-             inner_id=inner_id)
+        {"project_id": project.id, "file_upload_id": file_upload.id if file_upload else None, "data": task["data"],
+         "meta": {key: task[key] for key in ("annotations", "predictions", "meta") if key in task},
+         "inner_id": inner_id}
         for (file_upload, task), inner_id in zip(tasks, inner_ids)
     ]
-    Task.objects.bulk_create(rows, batch_size=BATCH_SIZE)
-    uploads = {row.file_upload_id for row in rows}
+    task_ids = insert_tasks(rows)
+    uploads = {row["file_upload_id"] for row in rows}
     race_point("import.tasks_created", file_upload_id=uploads.pop() if len(uploads) == 1 else None, tasks=len(rows))
-    return [row.id for row in rows]
+    return task_ids
 
 
 def _allocate_inner_ids(project_id, count):
@@ -673,51 +673,64 @@ def file_uploads_for_listing(project, ids=None):
 
 
 @job
-def reconcile_import(import_id):
-    """Re-dispatch ``run_import`` if import ``import_id`` is still stuck (the per-import watchdog of fix R8)."""
-    return reconcile(import_ids=[import_id])
-
-
-@job
 def reconcile_all():
-    """Run :func:`reconcile` over every import (the periodic job)."""
+    """Run :func:`reconcile` over every import (the periodic job of :mod:`label_studio.data_import.cron`)."""
     return reconcile()
 
 
-def reconcile(stuck_after=None, import_ids=None):
-    """Re-dispatch imports and PDF pages left behind past ``stuck_after`` seconds; return what was done.
+def reconcile(stuck_after=None, lost_after=None):
+    """Re-dispatch lost jobs and release stale claims; return what was done.
 
-    Fix R8 re-dispatches imports still ``created`` (their job was lost between
-    commit and enqueue) and pages never claimed; fix R10 releases claims older
-    than the timeout (their worker died) so the re-dispatched job redoes them.
-    The jobs' claims make a re-dispatch of a live job harmless.
+    Fix R8 re-dispatches an import still ``created`` past ``lost_after`` seconds
+    whose recorded job Redis no longer holds (lost between commit and enqueue,
+    or ended before its claim), recording the new job on the import, and a PDF
+    page never claimed past ``stuck_after``. Fix R10 releases claims older than
+    ``stuck_after`` (their worker died) and re-dispatches their imports. An
+    import whose job is still queued or running is left to it, under
+    ``waiting``: a backlog gets no extra jobs. The jobs' claims make a
+    re-dispatch of a live job harmless all the same.
+
+    ``stuck_after`` defaults to ``IMPORT_STUCK_AFTER_SECONDS``, ``lost_after`` to
+    ``IMPORT_LOST_AFTER_SECONDS`` and never exceeds ``stuck_after``. Every query
+    filters on a status index to the few unfinished rows.
     """
     stuck_after = settings.IMPORT_STUCK_AFTER_SECONDS if stuck_after is None else stuck_after
-    cutoff = timezone.now() - timedelta(seconds=stuck_after)
-    imports = ProjectImport.objects.filter(status__in=ProjectImport.ACTIVE, updated_at__lt=cutoff)
-    pages = FileUpload.objects.filter(parent__isnull=False, status__in=FileUpload.ACTIVE)
-    if import_ids is not None:
-        imports = imports.filter(id__in=import_ids)
-        pages = pages.filter(project_import_id__in=import_ids)
-    done = {"imports": [], "pages": [], "released": []}
+    lost_after = min(settings.IMPORT_LOST_AFTER_SECONDS if lost_after is None else lost_after, stuck_after)
+    now = timezone.now()
+    stuck_cutoff, lost_cutoff = now - timedelta(seconds=stuck_after), now - timedelta(seconds=lost_after)
+    done = {"imports": [], "pages": [], "released": [], "waiting": []}
+    restarted = []
     if fix_enabled("R10"):
         # A released upload keeps its status (it never moves backwards); the next claim takes it again.
         # A fanned-out PDF parent is not stale: its pages finish it.
-        stale = FileUpload.objects.filter(claimed_at__lt=cutoff, is_parent_document=False, status__in=FileUpload.ACTIVE)
-        if import_ids is not None:
-            stale = stale.filter(project_import_id__in=import_ids)
+        stale = FileUpload.objects.filter(claimed_at__lt=stuck_cutoff, is_parent_document=False,
+                                          status__in=FileUpload.ACTIVE)
         for fu in stale:
             if FileUpload.objects.filter(id=fu.id, claimed_at=fu.claimed_at).update(claimed_at=None):
                 done["released"].append(fu.id)
-        ProjectImport.objects.filter(id__in=imports.filter(status=ProjectImport.IN_PROGRESS).values("id")).update(
+        stalled = ProjectImport.objects.filter(status=ProjectImport.IN_PROGRESS, updated_at__lt=stuck_cutoff)
+        restarted = list(stalled.values_list("id", flat=True))
+        ProjectImport.objects.filter(id__in=restarted, status=ProjectImport.IN_PROGRESS).update(
             status=ProjectImport.CREATED)
     if fix_enabled("R8") or fix_enabled("R10"):
-        for project_import in imports.filter(status=ProjectImport.CREATED):
-            start_job_async_or_sync(run_import, project_import.id, queue_name="high")
-            done["imports"].append(project_import.id)
-        for page in pages.filter(claimed_at=None, created_at__lt=cutoff):
-            start_job_async_or_sync(process_pdf_pages, [page.id], queue_name="default")
-            done["pages"].append(page.id)
+        created = list(ProjectImport.objects.filter(status=ProjectImport.CREATED, updated_at__lt=lost_cutoff)
+                       .order_by("id").values_list("id", "job_id"))
+        live = live_jobs(job_id for import_id, job_id in created if import_id not in restarted)
+        for import_id, job_id in created:
+            if job_id in live:
+                done["waiting"].append(import_id)
+                continue
+            job_id = uuid.uuid4().hex  # recorded first: the next sweep finds this job, not the lost one
+            if not ProjectImport.objects.filter(id=import_id, status=ProjectImport.CREATED).update(job_id=job_id):
+                continue  # claimed since we read it: its job was alive after all
+            start_job_async_or_sync(run_import, import_id, queue_name="high", job_id=job_id)
+            done["imports"].append(import_id)
+        # Pages record no job to look up: re-dispatching every waiting page after lost_after would flood a busy queue.
+        pages = FileUpload.objects.filter(parent__isnull=False, status__in=FileUpload.ACTIVE, claimed_at=None,
+                                          created_at__lt=stuck_cutoff)
+        for page_id in pages.values_list("id", flat=True):
+            start_job_async_or_sync(process_pdf_pages, [page_id], queue_name="default")
+            done["pages"].append(page_id)
     race_point("import.reconciled", **done)
     event("import.reconciled", **done)
     return done

@@ -29,6 +29,8 @@ def test_a_statement_is_described_by_verb_and_tables():
         "verb": "SELECT", "table": "a", "tables": ["a", "b", "c"], "lock": True}
     assert describe_sql('INSERT INTO "t" ("x") VALUES (1)')["table"] == "t"
     assert describe_sql('UPDATE "t" SET "x" = 1')["verb"] == "UPDATE"
+    assert describe_sql('COPY "t" ("a", "b") FROM STDIN') == {"verb": "COPY", "table": "t", "tables": ["t"], "lock": False}
+    assert describe_sql('COPY "t" TO STDOUT')["verb"] == "SELECT"
 
 
 def test_every_statement_passes_a_point_before_and_after(sync_points):

