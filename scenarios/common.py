@@ -30,7 +30,7 @@ from racelab.harness.checker import Anomaly, Checker
 from racelab.harness.scheduler import WorkerKilled  # noqa: F401 - the scenarios' worker death, as the explorer's
 
 MODES = ("fixed", "buggy")
-RACES = tuple(f"R{n}" for n in range(1, 12))
+RACES = tuple(f"R{n}" for n in range(1, 13))
 RESULTS_ENV = "RACELAB_RACES_RESULTS"
 EXPLORE_RESULTS_ENV = "RACELAB_EXPLORE_RESULTS"
 ROOT = Path(__file__).resolve().parent.parent

@@ -75,6 +75,45 @@ def live_jobs(job_ids):
     return {job_id for job_id, status in statuses.items() if status is not None and status not in ENDED_STATUSES}
 
 
+def current_holder():
+    """Return ``"<worker name> <job id>"`` of the RQ job running this code, or ``""`` outside a worker.
+
+    A claim records it, so that the reconciler can ask RQ whether its holder still runs (:func:`holder_alive`).
+    """
+    from rq import get_current_job
+
+    job = get_current_job()
+    return f"{job.worker_name} {job.id}" if job is not None and job.worker_name else ""
+
+
+def holder_alive(holder, dead_after):
+    """Return True when ``holder`` (from :func:`current_holder`) still runs its job, False when it is dead, None when unknown.
+
+    Dead: RQ no longer holds the worker's key, the worker runs another job (or
+    none: its work horse died), or its last heartbeat is older than
+    ``dead_after`` seconds (killed, or stopped). Unknown: no holder recorded,
+    no Redis, or Redis unreachable — the caller falls back to a timeout.
+    """
+    if not holder or not redis_configured():
+        return None
+    from redis.exceptions import RedisError
+    from rq import Worker
+    from rq.utils import now
+
+    worker_name, job_id = holder.split(" ", 1)
+    connection = queue("high").connection
+    try:
+        worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + worker_name, connection=connection)
+        if worker is None:
+            return False
+        current = worker.get_current_job_id()
+    except RedisError as exc:
+        event("job.lookup_failed", level=logging.WARNING, holder=holder, error=repr(exc))
+        return None
+    beat = worker.last_heartbeat
+    return current == job_id and beat is not None and (now() - beat).total_seconds() <= dead_after
+
+
 def job_name(func):
     """Return the dotted path RQ uses for ``func``."""
     return f"{func.__module__}.{func.__qualname__}"
