@@ -364,7 +364,8 @@ def recover(history, eventually):
     from label_studio.data_import.models import ProjectImport
 
     with history.op("reconciler#1", "reconcile") as op:
-        done = op.ok(services.reconcile(stuck_after=0)).value
+        # Every claim stale: a thread "killed" by WorkerKilled lives on, and its worker may still show the job.
+        done = op.ok(services.reconcile(stuck_after=0, dead_after=-1)).value
     for import_id in done["imports"] + done["waiting"]:
         eventually(lambda: ProjectImport.objects.get(id=import_id).status in ProjectImport.FINAL, 30,
                    f"import {import_id} ({'re-dispatched' if import_id in done['imports'] else 'its job live'}) "

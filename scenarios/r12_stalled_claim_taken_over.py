@@ -2,8 +2,8 @@
 
 Set-up: a project, Redis queues, two threaded RQ workers, one JSON file of a few tasks.
 Actors: ``request#1`` starts the async import; worker A runs ``run_import``; ``reconciler#1`` runs
-:func:`services.reconcile` (``stuck_after=0``, and ``IMPORT_WORKER_DEAD_AFTER_SECONDS`` below zero:
-A's heartbeat counts as too old, so A is the stalled worker — SIGSTOPped, say — of either path);
+:func:`services.reconcile` (``stuck_after=0`` and ``dead_after=-1``: A's heartbeat counts as too
+old, so A is the stalled worker — SIGSTOPped, say — by either test);
 worker B runs the ``run_import`` the reconciler re-dispatched.
 Interleaving: A claims the upload and is held at ``import.file_upload_parsed``, before its commit;
 the reconciler releases A's claim and re-dispatches the import; B claims the upload and commits;
@@ -51,7 +51,6 @@ def final_state(project, project_import, count):
 @pytest.mark.parametrize("mode", MODES)
 def test_r12_stalled_claim_taken_over(mode, scenario, project, user, sync_points, rq_worker_threads, eventually):
     count = scenario.rng.randint(2, 9)
-    scenario.settings.IMPORT_WORKER_DEAD_AFTER_SECONDS = -1  # A stalled: its last heartbeat is too old
     sync_points.order((("job.end", {"job": RUN_IMPORT}), ("import.file_upload_parsed", first_thread_here())))
     record_jobs(sync_points, scenario.history, RUN_IMPORT, "import-job")
     rq_worker_threads(2)
@@ -71,7 +70,6 @@ def test_r12_stalled_claim_taken_over(mode, scenario, project, user, sync_points
 @pytest.mark.parametrize("on", WORKERS)
 def test_r12_explored(mode, on, scenario, user, sync_points, race_explorer, request):
     """From the actors alone: an import and a reconciler that finds its worker stalled; two runs commit with R12 off."""
-    scenario.settings.IMPORT_WORKER_DEAD_AFTER_SECONDS = -1
     record_jobs(sync_points, scenario.history, RUN_IMPORT, "import-job")
     start_workers(request, race_explorer, on, 2)
 
@@ -86,7 +84,7 @@ def test_r12_explored(mode, on, scenario, user, sync_points, race_explorer, requ
         def reconciler():  # sweeps like `rq cron`'s, until the import is final (a few at most)
             for _ in range(SWEEPS):
                 with scenario.history.op("reconciler#1", "reconcile") as op:
-                    op.ok(services.reconcile(stuck_after=0))
+                    op.ok(services.reconcile(stuck_after=0, dead_after=-1))
                 if imported and ProjectImport.objects.get(id=imported[0].id).status in ProjectImport.FINAL:
                     return
         scheduler.run({"request#1": request_, "reconciler#1": reconciler})  # and the jobs they enqueued, to their end

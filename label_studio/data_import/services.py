@@ -713,7 +713,7 @@ def reconcile_all():
     return reconcile()
 
 
-def reconcile(stuck_after=None, lost_after=None):
+def reconcile(stuck_after=None, lost_after=None, dead_after=None):
     """Re-dispatch lost jobs and release stale claims; return what was done.
 
     Fix R8 re-dispatches an import still ``created`` past ``lost_after`` seconds
@@ -729,11 +729,13 @@ def reconcile(stuck_after=None, lost_after=None):
     re-dispatch of a live job harmless all the same.
 
     ``stuck_after`` defaults to ``IMPORT_STUCK_AFTER_SECONDS``, ``lost_after`` to
-    ``IMPORT_LOST_AFTER_SECONDS`` and never exceeds ``stuck_after``. Every query
+    ``IMPORT_LOST_AFTER_SECONDS`` and never exceeds ``stuck_after``, ``dead_after``
+    (a worker's heartbeat age) to ``IMPORT_WORKER_DEAD_AFTER_SECONDS``. Every query
     filters on a status index to the few unfinished rows.
     """
     race_point("import.reconcile_started")
     stuck_after = settings.IMPORT_STUCK_AFTER_SECONDS if stuck_after is None else stuck_after
+    dead_after = settings.IMPORT_WORKER_DEAD_AFTER_SECONDS if dead_after is None else dead_after
     lost_after = min(settings.IMPORT_LOST_AFTER_SECONDS if lost_after is None else lost_after, stuck_after)
     now = timezone.now()
     stuck_cutoff, lost_cutoff = now - timedelta(seconds=stuck_after), now - timedelta(seconds=lost_after)
@@ -746,7 +748,7 @@ def reconcile(stuck_after=None, lost_after=None):
                                             status__in=FileUpload.ACTIVE)
         for fu in claimed.only("id", "claimed_at", "claim_token", "claimed_by", "project_import_id", "parent_id"):
             # Still this claim and still active: a unit that committed meanwhile is not released (its row lock held us).
-            if _claim_is_stale(fu, stuck_cutoff) and FileUpload.objects.filter(
+            if _claim_is_stale(fu, stuck_cutoff, dead_after) and FileUpload.objects.filter(
                     id=fu.id, claim_token=fu.claim_token, claimed_at=fu.claimed_at,
                     status__in=FileUpload.ACTIVE).update(claimed_at=None, claim_token=None, claimed_by=""):
                 done["released"].append(fu.id)
@@ -782,14 +784,15 @@ def reconcile(stuck_after=None, lost_after=None):
     return done
 
 
-def _claim_is_stale(file_upload, stuck_cutoff):
-    """Return True when ``file_upload``'s claim is stale: its RQ worker is dead (fix R12), else past ``stuck_cutoff``.
+def _claim_is_stale(file_upload, stuck_cutoff, dead_after):
+    """Return True when ``file_upload``'s claim is stale: its RQ worker is dead (its heartbeat older than ``dead_after``
+    seconds, fix R12), else when it is older than ``stuck_cutoff``.
 
     The timeout is only for a claim RQ cannot tell about (no worker recorded,
     or Redis unreachable); with fix R12 off it is the only test.
     """
     if fix_enabled("R12"):
-        alive = holder_alive(file_upload.claimed_by, settings.IMPORT_WORKER_DEAD_AFTER_SECONDS)
+        alive = holder_alive(file_upload.claimed_by, dead_after)
         if alive is not None:
             return not alive
     return file_upload.claimed_at < stuck_cutoff
