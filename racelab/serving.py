@@ -120,7 +120,7 @@ def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=
              *(["--access-logfile", str(access_log), "--access-logformat", ACCESS_LOG_FORMAT] if access_log else [])],
             env={**env, "PGAPPNAME": "racelab web"}, stdout=log, stderr=log))
         for _ in range(workers):
-            app.processes.append(subprocess.Popen([*MANAGE, "rqworker", "high", "default", "low", "--with-scheduler",
+            app.processes.append(subprocess.Popen([*MANAGE, "rqworker", "high", "default", "low", "--with-scheduler", "--worker-ttl", "30",
                                                    "--worker-class", os.environ.get("RACELAB_WORKER_CLASS", "rq.worker.SimpleWorker")],
                                                   env={**env, "PGAPPNAME": "racelab worker"}, stdout=log, stderr=log))
         app.processes.append(subprocess.Popen(

@@ -11,6 +11,7 @@ django-rq's own deferral (``COMMIT_MODE="on_db_commit"``) defers only
 deferred job; this dispatcher closes those holes and pre-assigns the job id, so
 the caller can record the job on its row inside the same transaction.
 """
+import contextlib
 import functools
 import logging
 import threading
@@ -197,7 +198,8 @@ def job(func):
         race_point("job.start", job=name, args=args)
         event("job.started", job=name, args=args)
         try:
-            result = func(*args, **kwargs)
+            with _heartbeats():
+                result = func(*args, **kwargs)
         except BaseException as exc:
             event("job.crashed", level=logging.ERROR, job=name, args=args, error=repr(exc))
             race_point("job.end", job=name, args=args, ok=False)
@@ -207,3 +209,40 @@ def job(func):
         return result
 
     return run
+
+
+@contextlib.contextmanager
+def _heartbeats():
+    """Refresh the RQ worker's heartbeat every ``WORKER_HEARTBEAT_SECONDS`` while its job runs; nothing outside RQ.
+
+    RQ's ``SimpleWorker`` sends none during a job (its forking ``Worker`` does,
+    every ``job_monitoring_interval``, 30 s by default): without these a slow
+    job's worker would look dead to the reconciler (fix R12). A process killed
+    or stopped stops its heartbeats with it, which is what the reconciler sees.
+    """
+    from rq import Worker, get_current_job
+
+    job = get_current_job()
+    if job is None or not job.worker_name:
+        yield
+        return
+    from redis.exceptions import RedisError
+    from rq.utils import now, utcformat
+
+    key, connection, stop = Worker.redis_worker_namespace_prefix + job.worker_name, job.connection, threading.Event()
+
+    def beat():
+        while not stop.wait(settings.WORKER_HEARTBEAT_SECONDS):
+            try:
+                if connection.exists(key):  # never re-create the key of a worker RQ expired
+                    connection.hset(key, "last_heartbeat", utcformat(now()))
+            except RedisError as exc:
+                event("job.heartbeat_failed", level=logging.WARNING, worker=job.worker_name, error=repr(exc))
+
+    beating = threading.Thread(target=beat, name=f"heartbeat-{job.id}", daemon=True)
+    beating.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        beating.join()
