@@ -161,6 +161,7 @@ def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=
             env={**env, "PGAPPNAME": "racelab web"})
         for number in range(1, workers + 1):
             supervise(f"rq worker {number}", [*MANAGE, "rqworker", "high", "default", "low", "--with-scheduler",
+                                              "--worker-ttl", "30",
                                               "--worker-class", os.environ.get("RACELAB_WORKER_CLASS", "rq.worker.SimpleWorker")],
                       env={**env, "PGAPPNAME": "racelab worker"})
         supervise("rq cron", [sys.executable, "-m", "rq.cli", "cron", "label_studio.data_import.cron", "-l", "WARNING"],

@@ -30,7 +30,7 @@ from racelab.harness.checker import Anomaly, Checker
 from racelab.harness.scheduler import WorkerKilled  # noqa: F401 - the scenarios' worker death, as the explorer's
 
 MODES = ("fixed", "buggy")
-RACES = tuple(f"R{n}" for n in range(1, 12))
+RACES = tuple(f"R{n}" for n in range(1, 13))
 RESULTS_ENV = "RACELAB_RACES_RESULTS"
 EXPLORE_RESULTS_ENV = "RACELAB_EXPLORE_RESULTS"
 ROOT = Path(__file__).resolve().parent.parent
@@ -364,7 +364,8 @@ def recover(history, eventually):
     from label_studio.data_import.models import ProjectImport
 
     with history.op("reconciler#1", "reconcile") as op:
-        done = op.ok(services.reconcile(stuck_after=0)).value
+        # Every claim stale: a thread "killed" by WorkerKilled lives on, and its worker may still show the job.
+        done = op.ok(services.reconcile(stuck_after=0, dead_after=-1)).value
     sent = done["imports"] + done["dispatched"]
     for import_id in sent + done["waiting"]:
         eventually(lambda: ProjectImport.objects.get(id=import_id).status in ProjectImport.FINAL, 30,

@@ -251,3 +251,32 @@ def inner_ids_unique(history, state):
             f"Project {state['project']} has {len(state['inner_ids'])} tasks after {names} returned {want}."),
             tuple(op for pair in imports for op in pair)))
     return anomalies
+
+
+# --- R12 ------------------------------------------------------------------------------------------
+
+
+def unit_commits_once(history, state):
+    """R12: each file's tasks commit once: its count is the rows sent, no task twice by content, the project's total
+    is the sum of its files'."""
+    pairs = history.pairs("run_import")
+    jobs = tuple(op for pair in pairs for op in pair if op is not None)
+    runs = " and ".join(f"{inv.process}'s run_import" for inv, _ in pairs) or "the import jobs"
+    anomalies = []
+    for fu_id, want in state["expected_tasks"].items():
+        seen = state["uploads"][fu_id]["task_count"]
+        if seen != want:
+            anomalies.append(Anomaly("unit_commits_once", (
+                f"File upload {fu_id} has {seen} tasks for the {want} rows sent, after {runs}: a run whose claim "
+                f"was released and taken over committed its unit too."), jobs))
+    twice = sorted(data for data, n in Counter(state["task_data"]).items() if n > 1)
+    if twice:
+        anomalies.append(Anomaly("unit_commits_once", (
+            f"{len(twice)} task(s) of project {state['project']} were inserted twice by content "
+            f"(e.g. {twice[0][:80]}), after {runs}."), jobs))
+    total = sum(upload["task_count"] for upload in state["uploads"].values())
+    if len(state["task_data"]) != total:
+        anomalies.append(Anomaly("unit_commits_once", (
+            f"Project {state['project']} has {len(state['task_data'])} tasks but its files count {total}."),
+            jobs))
+    return anomalies

@@ -3,7 +3,7 @@
 Three kinds of test, from cheapest to dearest:
 
 - ``test_every_race_has_a_buggy_scenario_that_must_reproduce`` (always; no database): every race
-  R1-R11 has a scenario module whose ``RACE`` names it and a test parametrised over ``mode`` with
+  R1-R12 has a scenario module whose ``RACE`` names it and a test parametrised over ``mode`` with
   ``buggy``, run through the ``scenario`` fixture and ending in ``scenario.check``; and
   ``test_a_buggy_run_without_anomaly_fails`` shows that ``Scenario`` turns off exactly its race's
   flag and that ``check`` fails a buggy run that found nothing (and a fixed run that found

@@ -74,9 +74,9 @@ def test_json_is_a_list_of_the_documented_fields(tmp_path):
 
 def test_only_parses_and_rejects_unknown_races():
     assert races.parse_races("r3, R1,R3") == ["R1", "R3"]
-    assert races.parse_races("") == [f"R{n}" for n in range(1, 12)]
-    with pytest.raises(ValueError, match="R12"):
-        races.parse_races("R1,R12")
+    assert races.parse_races("") == [f"R{n}" for n in range(1, 13)]
+    with pytest.raises(ValueError, match="R13"):
+        races.parse_races("R1,R13")
 
 
 def test_run_prints_progress_writes_json_and_returns_the_verdict(tmp_path, monkeypatch, capsys):

@@ -20,6 +20,7 @@ FIXES = {
     "R9": "jobs claim their row with a conditional update (off: a doubled job creates its tasks twice)",
     "R10": "one transaction per unit of work and stale-claim recovery (off: tasks commit in batches, a dead worker leaves partial tasks)",
     "R11": "task inner ids are allocated under a project row lock (off: max()+1 without a lock)",
+    "R12": "a unit of work commits only under its own claim's token, and a claim is released when its RQ worker is dead (off: a stalled worker whose claim was released and re-run commits too)",
 }
 
 
@@ -50,7 +51,7 @@ def fixes_spec(fixes):
 
 
 def fix_enabled(fix):
-    """Return True when ``fix`` (``"R1"`` … ``"R11"``) is on in ``settings.IMPORT_FIXES``.
+    """Return True when ``fix`` (``"R1"`` … ``"R12"``) is on in ``settings.IMPORT_FIXES``.
 
     A fix missing from the setting counts as on; an unknown id raises KeyError.
     """

@@ -11,6 +11,7 @@ django-rq's own deferral (``COMMIT_MODE="on_db_commit"``) defers only
 deferred job; this dispatcher closes those holes and pre-assigns the job id, so
 the caller can record the job on its row inside the same transaction.
 """
+import contextlib
 import functools
 import logging
 import threading
@@ -103,6 +104,45 @@ def live_jobs(job_ids):
     return {job_id for job_id, status in statuses.items() if status is not None and status not in ENDED_STATUSES}
 
 
+def current_holder():
+    """Return ``"<worker name> <job id>"`` of the RQ job running this code, or ``""`` outside a worker.
+
+    A claim records it, so that the reconciler can ask RQ whether its holder still runs (:func:`holder_alive`).
+    """
+    from rq import get_current_job
+
+    job = get_current_job()
+    return f"{job.worker_name} {job.id}" if job is not None and job.worker_name else ""
+
+
+def holder_alive(holder, dead_after):
+    """Return True when ``holder`` (from :func:`current_holder`) still runs its job, False when it is dead, None when unknown.
+
+    Dead: RQ no longer holds the worker's key, the worker runs another job (or
+    none: its work horse died), or its last heartbeat is older than
+    ``dead_after`` seconds (killed, or stopped). Unknown: no holder recorded,
+    no Redis, or Redis unreachable — the caller falls back to a timeout.
+    """
+    if not holder or not redis_configured():
+        return None
+    from redis.exceptions import RedisError
+    from rq import Worker
+    from rq.utils import now
+
+    worker_name, job_id = holder.split(" ", 1)
+    connection = queue("high").connection
+    try:
+        worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + worker_name, connection=connection)
+        if worker is None:
+            return False
+        current = worker.get_current_job_id()
+    except RedisError as exc:
+        event("job.lookup_failed", level=logging.WARNING, holder=holder, error=repr(exc))
+        return None
+    beat = worker.last_heartbeat
+    return current == job_id and beat is not None and (now() - beat).total_seconds() <= dead_after
+
+
 def job_name(func):
     """Return the dotted path RQ uses for ``func``."""
     return f"{func.__module__}.{func.__qualname__}"
@@ -190,7 +230,8 @@ def job(func):
         race_point("job.start", job=name, args=args)
         event("job.started", job=name, args=args)
         try:
-            result = func(*args, **kwargs)
+            with _heartbeats():
+                result = func(*args, **kwargs)
         except BaseException as exc:
             event("job.crashed", level=logging.ERROR, job=name, args=args, error=repr(exc))
             race_point("job.end", job=name, args=args, ok=False)
@@ -200,3 +241,40 @@ def job(func):
         return result
 
     return run
+
+
+@contextlib.contextmanager
+def _heartbeats():
+    """Refresh the RQ worker's heartbeat every ``WORKER_HEARTBEAT_SECONDS`` while its job runs; nothing outside RQ.
+
+    RQ's ``SimpleWorker`` sends none during a job (its forking ``Worker`` does,
+    every ``job_monitoring_interval``, 30 s by default): without these a slow
+    job's worker would look dead to the reconciler (fix R12). A process killed
+    or stopped stops its heartbeats with it, which is what the reconciler sees.
+    """
+    from rq import Worker, get_current_job
+
+    job = get_current_job()
+    if job is None or not job.worker_name:
+        yield
+        return
+    from redis.exceptions import RedisError
+    from rq.utils import now, utcformat
+
+    key, connection, stop = Worker.redis_worker_namespace_prefix + job.worker_name, job.connection, threading.Event()
+
+    def beat():
+        while not stop.wait(settings.WORKER_HEARTBEAT_SECONDS):
+            try:
+                if connection.exists(key):  # never re-create the key of a worker RQ expired
+                    connection.hset(key, "last_heartbeat", utcformat(now()))
+            except RedisError as exc:
+                event("job.heartbeat_failed", level=logging.WARNING, worker=job.worker_name, error=repr(exc))
+
+    beating = threading.Thread(target=beat, name=f"heartbeat-{job.id}", daemon=True)
+    beating.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        beating.join()

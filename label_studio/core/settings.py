@@ -164,6 +164,15 @@ IMPORT_PDF_PAGE_JOBS = int(os.environ.get("IMPORT_PDF_PAGE_JOBS", 4))
 IMPORT_SMALL_BYTES = int(os.environ.get("IMPORT_SMALL_BYTES", 8 * 1024))
 # A file unfinished this long is "stuck" to the health check; a claim this old is stale (its worker died).
 IMPORT_STUCK_AFTER_SECONDS = int(os.environ.get("IMPORT_STUCK_AFTER_SECONDS", 600))
+# A running job refreshes its RQ worker's heartbeat this often (label_studio.core.jobs: SimpleWorker sends none).
+WORKER_HEARTBEAT_SECONDS = float(os.environ.get("WORKER_HEARTBEAT_SECONDS", 2))
+# A claim's RQ worker is dead once its heartbeat is this old (fix R12): killed or stopped, its claim is released.
+IMPORT_WORKER_DEAD_AFTER_SECONDS = float(os.environ.get("IMPORT_WORKER_DEAD_AFTER_SECONDS", 10))
+if IMPORT_WORKER_DEAD_AFTER_SECONDS < 3 * WORKER_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        f"IMPORT_WORKER_DEAD_AFTER_SECONDS ({IMPORT_WORKER_DEAD_AFTER_SECONDS}) must be at least three "
+        f"WORKER_HEARTBEAT_SECONDS ({WORKER_HEARTBEAT_SECONDS}): a live worker one missed heartbeat late would "
+        "look dead and lose its claim. Raise the first or lower the second.")
 # An import still "created" this long, whose job Redis does not hold, had its job lost: the reconciler re-dispatches it.
 IMPORT_LOST_AFTER_SECONDS = int(os.environ.get("IMPORT_LOST_AFTER_SECONDS", 120))
 # How often `rq cron` runs the reconciler (label_studio/data_import/cron.py).

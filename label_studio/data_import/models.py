@@ -63,6 +63,9 @@ class FileUpload(models.Model):
     tasks_created_at = models.DateTimeField(null=True, blank=True)
     error_message = models.TextField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a job claimed it (stale claims are retried).")
+    claim_token = models.UUIDField(null=True, blank=True, help_text="The current claim's token: only it may commit the tasks.")
+    claimed_by = models.CharField(max_length=200, blank=True, default="",
+                                  help_text="The RQ worker and job holding the claim, for the reconciler to see it is dead.")
     is_parent_document = models.BooleanField(default=False)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="pages")
     page_number = models.PositiveIntegerField(null=True, blank=True)

@@ -28,7 +28,8 @@ from django.utils import timezone
 from label_studio.core.events import event
 from label_studio.core.fixes import fix_enabled
 from label_studio.core.jobs import (
-    QueueUnreachable, job, live_jobs, live_workers, redis_configured, require_queue, start_job_async_or_sync,
+    QueueUnreachable, current_holder, holder_alive, job, live_jobs, live_workers, redis_configured, require_queue,
+    start_job_async_or_sync,
 )
 from racelab import race_point
 from label_studio.data_import.models import FileUpload, ImportRequest, ProjectImport
@@ -433,15 +434,40 @@ def _log_unclaimable(import_id):
 
 
 def _claim(file_upload_id):
-    """Claim a file upload for this job; return False when another job has it (fix R9)."""
-    now = timezone.now()
-    status = FileUpload.PROCESSING if fix_enabled("R5") else F("status")
+    """Claim a file upload for this job; return the claim's token, or None when another job has it (fix R9).
+
+    Each claim writes a new token, which the unit's commit checks first
+    (:func:`_fence`), and the RQ worker and job holding it, which the
+    reconciler asks RQ about (fix R12).
+    """
+    uploads = FileUpload.objects.filter(id=file_upload_id)
     if fix_enabled("R9"):
-        claimed = FileUpload.objects.filter(id=file_upload_id, claimed_at=None).update(claimed_at=now, status=status)
-    else:
-        claimed = FileUpload.objects.filter(id=file_upload_id).update(claimed_at=now, status=status)
+        uploads = uploads.filter(claimed_at=None)
+    token = uuid.uuid4()
+    claimed = uploads.update(claimed_at=timezone.now(), claim_token=token, claimed_by=current_holder(),
+                             status=FileUpload.PROCESSING if fix_enabled("R5") else F("status"))
     race_point("import.file_upload_claimed", file_upload_id=file_upload_id, claimed=bool(claimed))
-    return bool(claimed)
+    return token if claimed else None
+
+
+def _fence(tokens):
+    """Return the ids of ``tokens`` (``{file_upload_id: claim token}``) whose claim this job still holds (fix R12).
+
+    Call it first in the transaction that commits the units: its UPDATE keeps
+    each row locked (PostgreSQL; SQLite's write lock) until that commit, so no
+    release or new claim slips in between. A claim released and taken by
+    another job since has another token: that unit is left to it. Fix R12 off:
+    every id, unchecked.
+    """
+    if not fix_enabled("R12"):
+        return set(tokens)
+    held = set()
+    for file_upload_id, token in tokens.items():
+        if FileUpload.objects.filter(id=file_upload_id, claim_token=token).update(claim_token=token):
+            held.add(file_upload_id)
+        else:
+            event("import.claim_taken_over", level=logging.WARNING, file_upload_id=file_upload_id)
+    return held
 
 
 def _process_file_upload(file_upload):
@@ -449,13 +475,14 @@ def _process_file_upload(file_upload):
 
     A PDF already fanned out is left to its page jobs: a re-run never splits it twice.
     """
-    if file_upload.is_parent_document or not _claim(file_upload.id):
+    token = None if file_upload.is_parent_document else _claim(file_upload.id)
+    if token is None:
         return
     name = file_upload.file_name
     try:
         content = _read(file_upload)
         if file_upload.format == ".pdf":
-            _fan_out_pdf(file_upload, pdf_pages(name, content))
+            _fan_out_pdf(file_upload, pdf_pages(name, content), token)
             return
         tasks = parse_tasks(name, content)
     except BadImport as exc:
@@ -465,6 +492,8 @@ def _process_file_upload(file_upload):
     project = file_upload.project
     if fix_enabled("R10") and fix_enabled("R1"):
         with transaction.atomic():
+            if not _fence({file_upload.id: token}):
+                return
             count = len(_create_tasks(project, file_upload, tasks))
             _mark_completed(file_upload)
             _count_on_import(file_upload.project_import_id, tasks)
@@ -499,7 +528,7 @@ def _count_key(tasks, key):
     return sum(len(task.get(key) or []) for task in tasks)
 
 
-def _fan_out_pdf(parent, reader):
+def _fan_out_pdf(parent, reader, token):
     """Create one pending page upload per page and dispatch them to ``process_pdf_pages`` jobs, on commit.
 
     The pages are split into at most ``IMPORT_PDF_PAGE_JOBS`` jobs of neighbouring
@@ -508,6 +537,8 @@ def _fan_out_pdf(parent, reader):
     take ``high`` first, so a small import is not stuck behind someone else's PDF.
     """
     with transaction.atomic():
+        if not _fence({parent.id: token}):
+            return
         pages = _create_page_uploads(parent, reader.pages)
         FileUpload.objects.filter(id=parent.id).update(is_parent_document=True, pages_total=len(pages))
         for group in _split(pages, settings.IMPORT_PDF_PAGE_JOBS):
@@ -543,11 +574,16 @@ def process_pdf_pages(page_ids):
     parent = FileUpload.objects.get(id=pages[0].parent_id)
     for page in pages:
         page.parent = parent
-    pages = [page for page in pages if _claim(page.id)]
+    tokens = {page.id: token for page in pages if (token := _claim(page.id))}
+    pages = [page for page in pages if page.id in tokens]
     if not pages:
         return
     extracted = [(page, *_extract_page(page)) for page in pages]
     with transaction.atomic():
+        held = _fence(tokens)
+        extracted = [(page, text, error) for page, text, error in extracted if page.id in held]
+        if not extracted:
+            return
         done = [(page, _page_task(parent, page.page_number, text)) for page, text, error in extracted if error is None]
         _insert_tasks(pages[0].project, done)
         _mark_completed(*[page for page, _ in done])
@@ -819,43 +855,56 @@ def reconcile_all():
     return reconcile()
 
 
-def reconcile(stuck_after=None, lost_after=None):
+def reconcile(stuck_after=None, lost_after=None, dead_after=None):
     """Re-dispatch lost jobs and release stale claims; return what was done.
 
     Fix R8 re-dispatches an import still ``created`` past ``lost_after`` seconds
     whose recorded job Redis no longer holds (lost between commit and enqueue,
     or ended before its claim), recording the new job on the import, and a PDF
-    page never claimed past ``stuck_after``. Fix R10 releases claims older than
-    ``stuck_after`` (their worker died) and re-dispatches their imports. An
+    page never claimed past ``stuck_after``. Fix R10 releases stale claims and
+    re-dispatches their imports and pages: with fix R12 a claim is stale as
+    soon as RQ shows its worker dead (:func:`_claim_is_stale`), and a live
+    worker keeps its claim however slow; the ``stuck_after`` timeout is for
+    claims RQ cannot tell about. An
     import whose job is still queued or running is left to it, under
     ``waiting``: a backlog gets no extra jobs. The jobs' claims make a
     re-dispatch of a live job harmless all the same.
 
     ``stuck_after`` defaults to ``IMPORT_STUCK_AFTER_SECONDS``, ``lost_after`` to
-    ``IMPORT_LOST_AFTER_SECONDS`` and never exceeds ``stuck_after``. Every query
+    ``IMPORT_LOST_AFTER_SECONDS`` and never exceeds ``stuck_after``, ``dead_after``
+    (a worker's heartbeat age) to ``IMPORT_WORKER_DEAD_AFTER_SECONDS``. Every query
     filters on a status index to the few unfinished rows.
     """
+    race_point("import.reconcile_started")
     stuck_after = settings.IMPORT_STUCK_AFTER_SECONDS if stuck_after is None else stuck_after
+    dead_after = settings.IMPORT_WORKER_DEAD_AFTER_SECONDS if dead_after is None else dead_after
     lost_after = min(settings.IMPORT_LOST_AFTER_SECONDS if lost_after is None else lost_after, stuck_after)
     now = timezone.now()
     stuck_cutoff, lost_cutoff = now - timedelta(seconds=stuck_after), now - timedelta(seconds=lost_after)
     done = {"imports": [], "pages": [], "released": [], "waiting": []}
     done.update(sweep())  # first: an import it re-sends is recorded as just sent, so the lost-job check skips it
-    restarted = []
+    restarted, released_imports = [], set()
     if fix_enabled("R10"):
         # A released upload keeps its status (it never moves backwards); the next claim takes it again.
         # A fanned-out PDF parent is not stale: its pages finish it.
-        stale = FileUpload.objects.filter(claimed_at__lt=stuck_cutoff, is_parent_document=False,
-                                          status__in=FileUpload.ACTIVE)
-        for fu in stale:
-            if FileUpload.objects.filter(id=fu.id, claimed_at=fu.claimed_at).update(claimed_at=None):
+        claimed = FileUpload.objects.filter(claimed_at__isnull=False, is_parent_document=False,
+                                            status__in=FileUpload.ACTIVE)
+        for fu in claimed.only("id", "claimed_at", "claim_token", "claimed_by", "project_import_id", "parent_id"):
+            # Still this claim and still active: a unit that committed meanwhile is not released (its row lock held us).
+            if _claim_is_stale(fu, stuck_cutoff, dead_after) and FileUpload.objects.filter(
+                    id=fu.id, claim_token=fu.claim_token, claimed_at=fu.claimed_at,
+                    status__in=FileUpload.ACTIVE).update(claimed_at=None, claim_token=None, claimed_by=""):
                 done["released"].append(fu.id)
-        stalled = ProjectImport.objects.filter(status=ProjectImport.IN_PROGRESS, updated_at__lt=stuck_cutoff)
+                if fu.parent_id is None:
+                    released_imports.add(fu.project_import_id)
+        stalled = ProjectImport.objects.filter(Q(updated_at__lt=stuck_cutoff) | Q(id__in=released_imports),
+                                               status=ProjectImport.IN_PROGRESS)
         restarted = list(stalled.values_list("id", flat=True))
         ProjectImport.objects.filter(id__in=restarted, status=ProjectImport.IN_PROGRESS).update(
             status=ProjectImport.CREATED)
     if fix_enabled("R8") or fix_enabled("R10"):
-        created = list(ProjectImport.objects.filter(status=ProjectImport.CREATED, updated_at__lt=lost_cutoff)
+        created = list(ProjectImport.objects.filter(Q(updated_at__lt=lost_cutoff) | Q(id__in=restarted),
+                                                    status=ProjectImport.CREATED)
                        .order_by("id").values_list("id", "job_id"))
         live = live_jobs(job_id for import_id, job_id in created if import_id not in restarted)
         for import_id, job_id in created:
@@ -868,8 +917,8 @@ def reconcile(stuck_after=None, lost_after=None):
             start_job_async_or_sync(run_import, import_id, queue_name="high", job_id=job_id)
             done["imports"].append(import_id)
         # Pages record no job to look up: re-dispatching every waiting page after lost_after would flood a busy queue.
-        pages = FileUpload.objects.filter(parent__isnull=False, status__in=FileUpload.ACTIVE, claimed_at=None,
-                                          created_at__lt=stuck_cutoff)
+        pages = FileUpload.objects.filter(Q(created_at__lt=stuck_cutoff) | Q(id__in=done["released"]),
+                                          parent__isnull=False, status__in=FileUpload.ACTIVE, claimed_at=None)
         for page_id in pages.values_list("id", flat=True):
             start_job_async_or_sync(process_pdf_pages, [page_id], queue_name="default")
             done["pages"].append(page_id)
@@ -906,3 +955,17 @@ def dispatch_waiting_imports():
             enqueue_failed_at=None, error=None, job_id=job_id, updated_at=timezone.now())
         sent.append(project_import.id)
     return sent
+
+
+def _claim_is_stale(file_upload, stuck_cutoff, dead_after):
+    """Return True when ``file_upload``'s claim is stale: its RQ worker is dead (its heartbeat older than ``dead_after``
+    seconds, fix R12), else when it is older than ``stuck_cutoff``.
+
+    The timeout is only for a claim RQ cannot tell about (no worker recorded,
+    or Redis unreachable); with fix R12 off it is the only test.
+    """
+    if fix_enabled("R12"):
+        alive = holder_alive(file_upload.claimed_by, dead_after)
+        if alive is not None:
+            return not alive
+    return file_upload.claimed_at < stuck_cutoff

@@ -29,7 +29,7 @@ OURS = "pos"
 
 
 def add_arguments(parser):
-    parser.add_argument("--only", default="", metavar="R1,R3", help="Comma list of races (default: all of R1-R11).")
+    parser.add_argument("--only", default="", metavar="R1,R3", help="Comma list of races (default: all of R1-R12).")
     parser.add_argument("--mode", choices=("fixed", "buggy", "both"), default="both",
                         help="Explore with the fix off (buggy: must find it), on (fixed: must find nothing) or both.")
     parser.add_argument("--db", default="sqlite", metavar="sqlite|postgres|both|URL",

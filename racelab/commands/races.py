@@ -1,4 +1,4 @@
-"""Reproduce the race catalogue R1-R11: each race with its fix off (buggy) and on (fixed), seeded.
+"""Reproduce the race catalogue R1-R12: each race with its fix off (buggy) and on (fixed), seeded.
 
 Runs the scenarios of ``scenarios/`` in one pytest run (``-n 2`` by default) with ``-k`` filters,
 ``--db``, ``--race-seed`` and ``--race-runs``; each scenario run appends its outcome to the file
@@ -30,7 +30,7 @@ def add_arguments(parser):
     parser.add_argument("--mode", choices=("fixed", "buggy", "both"), default="both",
                         help="Run each race with its fix on (fixed), off (buggy) or both (default).")
     parser.add_argument("--only", default="", metavar="R1,R3",
-                        help="Comma list of races to run (default: all of R1-R11).")
+                        help="Comma list of races to run (default: all of R1-R12).")
     parser.add_argument("--seeds", type=int, default=5, metavar="N",
                         help="Seeded runs per race and mode (default: 5).")
     parser.add_argument("--seed", type=int, default=None, metavar="S",

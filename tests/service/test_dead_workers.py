@@ -1,0 +1,104 @@
+"""Claims and real ``rq worker`` processes (fix R12): a dead worker's claim is released in seconds through its RQ
+heartbeat, a live slow one keeps it, and a stopped one that resumes after its claim was re-run commits nothing.
+
+Each worker is held inside its job, after its claim and before its commit, by a remote sync point. The
+reconciler runs with the default stuck timeout (600 s): only the dead-worker path can release a claim here.
+"""
+import os
+import signal
+import time
+
+import pytest
+
+from label_studio.data_import import services
+from label_studio.data_import.models import FileUpload, ProjectImport
+from label_studio.tasks.models import Task
+from racelab import race_point
+from scenarios.common import RUN_IMPORT, json_upload
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+HEARTBEAT, DEAD_AFTER = 0.5, 3  # seconds: workers started below take them from the test's settings
+HELD = "import.file_upload_parsed"  # after the claim, before the unit's transaction
+
+
+@pytest.fixture
+def fast_heartbeats(settings):
+    settings.WORKER_HEARTBEAT_SECONDS, settings.IMPORT_WORKER_DEAD_AFTER_SECONDS = HEARTBEAT, DEAD_AFTER
+
+
+def start_held_import(project, user, remote_sync_points, rq_worker_process, eventually, until):
+    """Start a 5-task import on one simple worker process held at HELD until the point ``until``; return both."""
+    remote_sync_points.order((until, HELD))
+    worker = rq_worker_process(1, worker_class="simple").processes[0]
+    project_import = services.start_async_import(project, user, [json_upload("a.json", 5)])
+    eventually(lambda: any(wait.point == HELD for wait in remote_sync_points.waiting()), 30,
+               "the worker to claim the file and wait before its commit")
+    return project_import, worker
+
+
+def released_within(seconds, file_upload_id):
+    """Run the reconciler until it releases ``file_upload_id``; return the seconds it took, or fail after ``seconds``."""
+    began = time.monotonic()
+    while time.monotonic() - began < seconds:
+        if file_upload_id in services.reconcile()["released"]:
+            return time.monotonic() - began
+        time.sleep(0.2)  # sleep-ok: the reconciler's sweeps, bounded by the deadline (rq cron's would be a minute)
+    pytest.fail(f"The reconciler did not release file upload {file_upload_id}'s claim within {seconds} s of its "
+                f"worker's death (heartbeat dead after {DEAD_AFTER} s); the stuck timeout is not the way.")
+
+
+def test_a_killed_worker_s_claim_is_released_and_re_run_within_seconds(
+        project, user, fast_heartbeats, remote_sync_points, rq_worker_process, eventually):
+    project_import, worker = start_held_import(project, user, remote_sync_points, rq_worker_process, eventually,
+                                               "test.worker_killed")
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(10)
+    race_point("test.worker_killed")  # a worker started now passes HELD at once
+    rq_worker_process(1, worker_class="simple")
+
+    took = released_within(DEAD_AFTER + 5, project_import.file_upload_ids[0])
+    eventually(lambda: ProjectImport.objects.get(id=project_import.id).status in ProjectImport.FINAL, 15,
+               "the re-dispatched import to finish")
+
+    assert took < DEAD_AFTER + 5
+    assert ProjectImport.objects.get(id=project_import.id).status == "completed"
+    assert Task.objects.filter(project=project).count() == 5
+
+
+def test_a_stopped_worker_that_resumes_after_its_claim_was_re_run_commits_nothing(
+        project, user, fast_heartbeats, remote_sync_points, rq_worker_process, eventually):
+    project_import, stopped = start_held_import(project, user, remote_sync_points, rq_worker_process, eventually,
+                                                "test.worker_stopped")
+    os.kill(stopped.pid, signal.SIGSTOP)
+    try:
+        race_point("test.worker_stopped")  # frees HELD: for the next worker now, for this one once it resumes
+        released_within(DEAD_AFTER + 5, project_import.file_upload_ids[0])
+        rq_worker_process(1, worker_class="simple")
+        eventually(lambda: ProjectImport.objects.get(id=project_import.id).status in ProjectImport.FINAL, 15,
+                   "the re-run of the import to finish")
+    finally:
+        os.kill(stopped.pid, signal.SIGCONT)
+    eventually(lambda: remote_sync_points.passed(("job.end", {"job": RUN_IMPORT})) == 2, 15,
+               "the resumed worker's run_import to end")
+
+    assert Task.objects.filter(project=project).count() == 5, "the resumed worker committed its unit a second time"
+    assert FileUpload.objects.get(id=project_import.file_upload_ids[0]).status == "completed"
+
+
+def test_a_slow_live_worker_keeps_its_claim(project, user, fast_heartbeats, remote_sync_points, rq_worker_process,
+                                            eventually):
+    project_import, _ = start_held_import(project, user, remote_sync_points, rq_worker_process, eventually,
+                                          "test.slow_job_may_go")
+    file_upload_id = project_import.file_upload_ids[0]
+    deadline = time.monotonic() + 2 * DEAD_AFTER
+    while time.monotonic() < deadline:
+        assert services.reconcile()["released"] == [], (
+            f"The reconciler released the claim of a live worker, held {2 * DEAD_AFTER} s in its job but beating")
+        time.sleep(0.2)  # sleep-ok: the live worker outlasts DEAD_AFTER twice; the loop is bounded by the deadline
+    race_point("test.slow_job_may_go")
+    eventually(lambda: ProjectImport.objects.get(id=project_import.id).status in ProjectImport.FINAL, 15,
+               "the slow worker's import to finish")
+
+    assert FileUpload.objects.get(id=file_upload_id).status == "completed"
+    assert Task.objects.filter(project=project).count() == 5
