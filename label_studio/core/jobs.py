@@ -82,12 +82,15 @@ def live_workers(queue_name):
 ENDED_STATUSES = ("finished", "failed", "stopped", "canceled")
 
 
-def live_jobs(job_ids):
+def live_jobs(job_ids, dead_after=None):
     """Return the ids among ``job_ids`` of jobs Redis holds and that have not ended (see ENDED_STATUSES).
 
-    One round trip. A job Redis does not know (lost at enqueue, or expired) is
-    not live, nor is a finished, failed, stopped or canceled one. Without Redis,
-    or with Redis unreachable, nothing is known to be live: the empty set.
+    One round trip, plus one per started job. A job Redis does not know (lost
+    at enqueue, or expired) is not live, nor is a finished, failed, stopped or
+    canceled one, nor a started one whose worker :func:`holder_alive` finds dead
+    (heartbeat older than ``dead_after``, default ``IMPORT_WORKER_DEAD_AFTER_SECONDS``):
+    RQ would call it abandoned only after its timeout. Without Redis, or with
+    Redis unreachable, nothing is known to be live: the empty set.
     """
     job_ids = [job_id for job_id in job_ids if job_id]
     if not job_ids or not redis_configured():
@@ -100,8 +103,16 @@ def live_jobs(job_ids):
     except RedisError as exc:
         event("job.lookup_failed", level=logging.WARNING, jobs=len(job_ids), error=repr(exc))
         return set()
-    statuses = {job.id: job.get_status(refresh=False) for job in found if job is not None}
-    return {job_id for job_id, status in statuses.items() if status is not None and status not in ENDED_STATUSES}
+    dead_after = settings.IMPORT_WORKER_DEAD_AFTER_SECONDS if dead_after is None else dead_after
+    live = set()
+    for job in filter(None, found):
+        status = job.get_status(refresh=False)
+        if status is None or status in ENDED_STATUSES:
+            continue
+        if status == "started" and job.worker_name and holder_alive(f"{job.worker_name} {job.id}", dead_after) is False:
+            continue
+        live.add(job.id)
+    return live
 
 
 def current_holder():

@@ -906,7 +906,7 @@ def reconcile(stuck_after=None, lost_after=None, dead_after=None):
         created = list(ProjectImport.objects.filter(Q(updated_at__lt=lost_cutoff) | Q(id__in=restarted),
                                                     status=ProjectImport.CREATED)
                        .order_by("id").values_list("id", "job_id"))
-        live = live_jobs(job_id for import_id, job_id in created if import_id not in restarted)
+        live = live_jobs((job_id for import_id, job_id in created if import_id not in restarted), dead_after)
         for import_id, job_id in created:
             if job_id in live:
                 done["waiting"].append(import_id)

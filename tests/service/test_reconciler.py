@@ -150,3 +150,17 @@ def test_the_sweep_is_served_by_indexes_with_thousands_of_finished_imports(proje
             cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}")
             seq = [relation for node, relation in scans(cursor.fetchone()[0][0]["Plan"]) if node == "Seq Scan"]
             assert not seq, f"the reconciler scans {seq} whole in: {sql}"
+
+
+def test_a_started_job_whose_worker_is_gone_is_not_live(api, project, use_redis):
+    from label_studio.core.jobs import live_jobs
+
+    queued, started = import_async(api, project, "a.json"), import_async(api, project, "b.json")
+    job = django_rq.get_queue("high").fetch_job(started.job_id)
+    job.worker_name = "killed-before-its-claim"  # RQ has no key for it: the worker died holding the job
+    job.set_status("started")
+    job.save()
+
+    assert live_jobs([queued.job_id, started.job_id]) == {queued.job_id}
+    age(started, 10**4)
+    assert started.id in services.reconcile()["imports"]
