@@ -183,7 +183,9 @@ if IMPORT_LOST_AFTER_SECONDS + IMPORT_RECONCILE_INTERVAL_SECONDS >= IMPORT_STUCK
         f"({IMPORT_RECONCILE_INTERVAL_SECONDS}) must stay under IMPORT_STUCK_AFTER_SECONDS "
         f"({IMPORT_STUCK_AFTER_SECONDS}): the reconciler has to re-dispatch a lost job before the health check "
         "reports its file stuck. Lower the first two or raise the last.")
-# An rq worker on another host counts as dead once its last heartbeat is older than this (see metrics._is_live).
+# For the health check, an rq worker on another host is dead once its last heartbeat is older than this (see
+# metrics._is_live). Longer than IMPORT_WORKER_DEAD_AFTER_SECONDS: an idle worker beats only every worker_ttl - 15 s,
+# a busy one every WORKER_HEARTBEAT_SECONDS.
 IMPORT_WORKER_HEARTBEAT_TIMEOUT_SECONDS = int(os.environ.get("IMPORT_WORKER_HEARTBEAT_TIMEOUT_SECONDS", 60))
 # Requests bigger than this land in a temp file instead of memory; the import limit above still applies.
 DATA_UPLOAD_MAX_MEMORY_SIZE = IMPORT_MAX_FILE_BYTES * 2
