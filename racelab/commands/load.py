@@ -21,7 +21,7 @@ from racelab.nemesis import FAULT_KINDS
 from racelab.loadrun import SCENARIOS, LoadError, load_and_report, token_from_file
 from racelab.serving import DB_CHOICES
 
-DB_URL_ENV = "RACELAB_DB_URL"
+DB_URL_ENV = "RACELAB_TARGET_DB_URL"  # not RACELAB_DB_URL: that is the test database the pytest plugin hands its workers
 
 
 def add_arguments(parser):
@@ -69,7 +69,7 @@ def run(args):
             scenario=args.scenario, users=args.users, spawn_rate=args.spawn_rate, run_time=args.run_time,
             host=args.host, token=token_from_file(args.token_file), inject=args.inject, fixes=args.fixes, db=args.db, workers=args.workers,
             processes=args.processes, out=args.out, allow_remote_host=args.allow_remote_host,
-            think_time=args.think_time, db_url=args.db_url or os.environ.get(DB_URL_ENV), nemesis=args.nemesis,
+            think_time=args.think_time, db_url=args.db_url or (os.environ.get(DB_URL_ENV) if args.host else None), nemesis=args.nemesis,
             nemesis_every=args.nemesis_every, nemesis_for=args.nemesis_for, nemesis_seed=args.nemesis_seed,
             stuck_timeout=args.stuck_timeout)
     except (LoadError, WatchError) as exc:
