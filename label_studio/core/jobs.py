@@ -85,11 +85,12 @@ ENDED_STATUSES = ("finished", "failed", "stopped", "canceled")
 def live_jobs(job_ids, dead_after=None):
     """Return the ids among ``job_ids`` of jobs Redis holds and that have not ended (see ENDED_STATUSES).
 
-    One round trip, plus one per started job. A job Redis does not know (lost
+    One round trip, plus one per started or queued job. A job Redis does not know (lost
     at enqueue, or expired) is not live, nor is a finished, failed, stopped or
     canceled one, nor a started one whose worker :func:`holder_alive` finds dead
     (heartbeat older than ``dead_after``, default ``IMPORT_WORKER_DEAD_AFTER_SECONDS``):
-    RQ would call it abandoned only after its timeout. Without Redis, or with
+    RQ would call it abandoned only after its timeout; nor a queued one that is
+    in no queue (:func:`_in_queue`). Without Redis, or with
     Redis unreachable, nothing is known to be live: the empty set.
     """
     job_ids = [job_id for job_id in job_ids if job_id]
@@ -111,8 +112,22 @@ def live_jobs(job_ids, dead_after=None):
             continue
         if status == "started" and job.worker_name and holder_alive(f"{job.worker_name} {job.id}", dead_after) is False:
             continue
+        if status == "queued" and not _in_queue(rq_queue.connection, job):
+            continue
         live.add(job.id)
     return live
+
+
+def _in_queue(connection, job):
+    """Return whether queued ``job`` is still in its queue's list.
+
+    A worker pops a job into RQ's intermediate queue before it marks it
+    started; one killed in between leaves the job "queued" in no queue, which
+    RQ cleans up only minutes later. Such a job will not run: it is lost.
+    """
+    from rq import Queue
+
+    return connection.lpos(Queue.redis_queue_namespace_prefix + job.origin, job.id) is not None
 
 
 def current_holder():

@@ -164,3 +164,16 @@ def test_a_started_job_whose_worker_is_gone_is_not_live(api, project, use_redis)
     assert live_jobs([queued.job_id, started.job_id]) == {queued.job_id}
     age(started, 10**4)
     assert started.id in services.reconcile()["imports"]
+
+
+def test_a_queued_job_a_dead_worker_popped_is_not_live(api, project, use_redis):
+    from label_studio.core.jobs import live_jobs
+
+    waiting, popped = import_async(api, project, "a.json"), import_async(api, project, "b.json")
+    queue = django_rq.get_queue("high")
+    queue.connection.lrem(queue.key, 0, popped.job_id)  # a worker took it and died before marking it started
+
+    assert queue.fetch_job(popped.job_id).get_status() == "queued"
+    assert live_jobs([waiting.job_id, popped.job_id]) == {waiting.job_id}
+    age(popped, 10**4)
+    assert services.reconcile()["imports"] == [popped.id]
