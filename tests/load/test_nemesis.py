@@ -11,6 +11,7 @@ import time
 import psutil
 import pytest
 
+from racelab.harness.django_plugin import wait_until
 from racelab.loadrun import LoadError, load_and_report
 from racelab.nemesis import Nemesis, NemesisError, parse_kinds
 
@@ -31,10 +32,7 @@ def targets_of(processes):
 
 
 def wait_for(condition, what):
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        assert time.monotonic() < deadline, f"waited {WAIT_S}s for {what}"
-        time.sleep(0.01)
+    wait_until(condition, WAIT_S, what, interval=0.01)
 
 
 def state(process):
