@@ -22,7 +22,7 @@ from racelab.reports.completeness import COMPLETENESS_JSON
 
 _ACTIVE = ("SELECT (SELECT count(*) FROM data_import_projectimport WHERE status IN ('created', 'in_progress')) + "
            "(SELECT count(*) FROM data_import_fileupload WHERE status IN ('pending', 'processing'))")
-_ACTIVE_ROWS = ("SELECT 'import', id, status FROM data_import_projectimport WHERE status IN ('created', 'in_progress') "
+ACTIVE_ROWS = ("SELECT 'import', id, status FROM data_import_projectimport WHERE status IN ('created', 'in_progress') "
                 "UNION ALL SELECT 'file upload', id, status FROM data_import_fileupload "
                 "WHERE status IN ('pending', 'processing')")
 _FILES = "SELECT id, parent_id, status, project_id FROM data_import_fileupload"
@@ -48,7 +48,7 @@ def check_completeness(database_url, results, wait_limit_s, poll_s=0.5):
     results = Path(results)
     began = time.monotonic()
     try:
-        with _connect(database_url) as query:
+        with connect(database_url) as query:
             while query(_ACTIVE)[0][0] and time.monotonic() - began < wait_limit_s:
                 time.sleep(poll_s)  # polling the database: it has no notification to wait on
             document = _judge(query, _sent(results))
@@ -63,7 +63,7 @@ def check_completeness(database_url, results, wait_limit_s, poll_s=0.5):
 
 def _judge(query, sent):
     examples = []
-    active = query(_ACTIVE_ROWS)
+    active = query(ACTIVE_ROWS)
     examples += [f"{kind} {pk} still {status} when the wait ended" for kind, pk, status in active[:EXAMPLES]]
 
     files = {pk: (parent, status, project) for pk, parent, status, project in query(_FILES)}
@@ -110,7 +110,7 @@ def _sent(results):
     return sent
 
 
-class _connect:
+class connect:
     """Open ``url`` read-only enough for counting and give a ``query(sql) -> rows`` function."""
 
     def __init__(self, url):

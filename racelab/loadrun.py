@@ -24,6 +24,7 @@ from racelab.completeness import check_completeness
 from racelab.dbwatch import DatabaseWatch
 from racelab.locustfiles._settings import think_time as parse_think_time
 from racelab.nemesis import FAULT_KINDS, Nemesis, NemesisError, parse_kinds
+from racelab.recovery import RecoveryProbe
 from racelab.serving import served_app
 from racelab.reports.results import COMMIT_LOG_DIR, HOST_CPU_JSON, SERVER_LOG
 
@@ -108,8 +109,8 @@ def locust_command(scenario, host, users, spawn_rate, run_time, results, process
 def reconciler_timing(stuck):
     """Return the app's reconciler settings for a stuck timeout of ``stuck`` s: a lost job is re-sent well before."""
     quarter = max(1, stuck // 4)
-    return {"IMPORT_STUCK_AFTER_SECONDS": str(stuck), "IMPORT_LOST_AFTER_SECONDS": str(min(120, quarter)),
-            "IMPORT_RECONCILE_INTERVAL_SECONDS": str(min(60, quarter))}
+    return {"IMPORT_STUCK_AFTER_SECONDS": str(stuck), "IMPORT_LOST_AFTER_SECONDS": str(min(20, quarter)),
+            "IMPORT_RECONCILE_INTERVAL_SECONDS": str(min(10, quarter))}
 
 
 def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", host=None, token=None, inject="",
@@ -190,7 +191,8 @@ def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", h
         psutil.cpu_percent()  # starts the count that the call after the run reads
         with watch:
             with (Nemesis(kinds, app.pids, results, nemesis_every, nemesis_for, seed=nemesis_seed,
-                          deadline=time.monotonic() + seconds(run_time)) if nemesis else contextlib.nullcontext()):
+                          deadline=time.monotonic() + seconds(run_time),
+                          probe=RecoveryProbe(app.url, app.database_url)) if nemesis else contextlib.nullcontext()):
                 subprocess.run(argv, env={**os.environ, TOKEN_ENV: token}, check=False,
                                timeout=seconds(run_time) + 180)
         database_url = app.database_url if app else db_url

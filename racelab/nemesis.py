@@ -12,6 +12,13 @@ fault is one line of ``faults.jsonl`` (:data:`~racelab.reports.faults.FAULTS_JSO
 ``kind``, ``role``, ``pids``, ``signal``, ``start``, ``end`` (epoch seconds), written
 when it ends. A kill's ``end`` is the end of the time it was given to recover: the
 nemesis restarts nothing (recovering is the app's job).
+
+With a ``probe`` (:class:`racelab.recovery.RecoveryProbe`) each fault's line also
+says how long the app took to recover once the fault was over (a pause's end, a
+kill's signal) — health 200 and every
+import unfinished at its end final: ``recovered_s``, or ``None`` with
+``not_recovered`` (why) and ``probed_s`` (how long it was watched: until the next
+fault, and ``cut_short`` then, or ``recovery_window`` seconds after the last one).
 """
 import json
 import os
@@ -23,10 +30,11 @@ from pathlib import Path
 
 from racelab.reports.faults import FAULTS_JSONL
 
-# kind -> (role, signal, whole process tree?). A paused PostgreSQL is every process of it: a
+# kind -> (role, signal, every process of the role?). A paused PostgreSQL is every process of it: a
 # stopped postmaster alone would leave its backends serving.
 FAULT_KINDS = {
     "kill-worker": ("worker", signal.SIGKILL, False),
+    "kill-workers": ("worker", signal.SIGKILL, True),
     "pause-worker": ("worker", signal.SIGSTOP, False),
     "kill-web": ("web", signal.SIGKILL, False),
     "pause-web": ("web", signal.SIGSTOP, False),
@@ -59,13 +67,14 @@ class Nemesis:
     A role with no live pid skips its turn, recorded with ``pids: []``.
     """
 
-    def __init__(self, kinds, targets, results, every, hold, deadline, seed=0):
+    def __init__(self, kinds, targets, results, every, hold, deadline, seed=0, probe=None, recovery_window=60.0):
         if not 0 < hold < every:
             raise NemesisError(f"--nemesis-for {hold:g}s must be shorter than --nemesis-every {every:g}s (and above 0): "
                                "a fault ends before the next one starts.")
         self.kinds, self.targets, self.every, self.hold, self.deadline = list(kinds), targets, every, hold, deadline
+        self.probe, self.recovery_window = probe, recovery_window
         self.path, self.seed, self.events = Path(results) / FAULTS_JSONL, seed, []
-        self._random, self._stop, self._thread = random.Random(seed), threading.Event(), None
+        self._random, self._stop, self._ending, self._thread = random.Random(seed), threading.Event(), threading.Event(), None
         self._paused, self._lock = set(), threading.Lock()
 
     def __enter__(self):
@@ -75,7 +84,10 @@ class Nemesis:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, exc_type, *exc_info):
+        self._ending.set()  # no fault starts any more; the last one's recovery is still watched, bounded
+        if exc_type is None:
+            self._thread.join(timeout=self.hold + self.recovery_window + 10)
         self._stop.set()
         self._thread.join(timeout=self.hold + 10)
         self._resume_all()
@@ -87,22 +99,44 @@ class Nemesis:
         return self._thread is not None and not self._thread.is_alive()
 
     def _run(self):
+        start = time.monotonic() + self.every - self.hold  # the first fault after the same calm gap as between two
         for turn in range(10 ** 6):
-            if self._stop.wait(self.every - self.hold) or time.monotonic() + self.hold > self.deadline:
+            if self._ending.wait(max(0.0, start - time.monotonic())) or time.monotonic() + self.hold > self.deadline:
                 return
-            self._apply(self.kinds[turn % len(self.kinds)])
+            next_start = start + self.every
+            last = next_start + self.hold > self.deadline
+            self._apply(self.kinds[turn % len(self.kinds)], watch_until=next_start, last=last)
+            start = next_start
 
-    def _apply(self, kind):
-        role, sig, tree = FAULT_KINDS[kind]
-        live = sorted(self.targets(tree=tree).get(role, []))
-        pids = live if tree else live[self._random.randrange(len(live)):][:1] if live else []
+    def _apply(self, kind, watch_until, last):
+        role, sig, every_process = FAULT_KINDS[kind]
+        live = sorted(self.targets(tree=every_process).get(role, []))
+        pids = live if every_process else live[self._random.randrange(len(live)):][:1] if live else []
         event = {"kind": kind, "role": role, "pids": pids, "signal": sig.name, "start": time.time()}
         for pid in pids:
             self._signal(pid, sig)
         self._stop.wait(self.hold)  # a stop request cuts the fault short: the pause ends at once
         self._resume_all()
         event["end"] = time.time()
+        if self.probe is not None:
+            window_end = time.monotonic() + self.recovery_window
+            over = event["start"] if sig == signal.SIGKILL else event["end"]  # a kill is over once sent
+            event.update(self._watch_recovery(over, window_end if last else min(watch_until, window_end),
+                                              cut_short=not last and watch_until < window_end))
         self._record(event)
+
+    def _watch_recovery(self, ended, watch_until, cut_short, interval=0.5):
+        """Probe until the app recovered or ``watch_until`` (monotonic); return the event's recovery fields."""
+        caught, reason = self.probe.caught(), "not probed"
+        while not self._stop.is_set():
+            reason = self.probe.pending(caught)
+            if reason is None:
+                return {"recovered_s": round(time.time() - ended, 1), "caught": len(caught)}
+            if time.monotonic() >= watch_until:
+                break
+            self._stop.wait(interval)  # polling: the app has no "recovered" event to wait on
+        return {"recovered_s": None, "not_recovered": reason, "probed_s": round(time.time() - ended, 1),
+                "caught": len(caught), "cut_short": cut_short or self._stop.is_set()}
 
     def _signal(self, pid, sig):
         try:

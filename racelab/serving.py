@@ -132,7 +132,6 @@ def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=
                "REDIS_URL": redis_url, "RACELAB_HOME": home, "RACELAB_FIXES": fixes, "RACELAB_INJECT": inject or "",
                "RACE_CONTROLLER": "racelab.harness.points.install_from_env" if inject or commit_log else "",
                COMMIT_LOG_ENV: str(commit_log or ""),
-               "IMPORT_RECONCILE_INTERVAL_SECONDS": os.environ.get("IMPORT_RECONCILE_INTERVAL_SECONDS", "60"),
                "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
                **(extra_env or {})}
         subprocess.run([*MANAGE, "migrate", "--verbosity", "0"], env=env, check=True)

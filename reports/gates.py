@@ -67,6 +67,8 @@ GATES = (
          "projects whose task total is not the sum of their completed files (a partial write)"),
     Gate("duplicate_tasks", "duplicate_tasks", "<=", "", 0,
          "tasks stored twice with the same content in one project (a job that ran twice)"),
+    Gate("fault_recovery_s", "fault_recovery", "<=", "s", 30,
+         "seconds from a fault's end until the health check answers 200 and every import it caught is final"),
 )
 GATES_BY_KEY = {gate.key: gate for gate in GATES}
 

@@ -174,8 +174,9 @@ def _latency_panels(results, display_limit):
 def _faults(results):
     rows = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in cells) + "</tr>" for cells in fault_rows(results))
     return ("<p class='meta'>Each fault of the nemesis, shaded on the latency charts above; times in seconds since "
-            "the load started. A kill's span is the time it was given to recover.</p><table><tr><th>kind</th>"
-            f"<th>pids</th><th>from</th><th>to</th><th>seconds</th></tr>{rows}</table>")
+            "the load started. A kill's span is the time it was given to recover; recovered: from its end until health "
+            "answered 200 and every import it caught was final.</p><table><tr><th>kind</th>"
+            f"<th>pids</th><th>from</th><th>to</th><th>seconds</th><th>recovered</th></tr>{rows}</table>")
 
 
 def _display(results, limit):

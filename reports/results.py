@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from racelab.reports.completeness import COMPLETENESS_JSON, completeness_metrics
-from racelab.reports.faults import read_faults
+from racelab.reports.faults import read_faults, recovery_metrics
 from racelab.reports.database import COMMIT_LOG_DIR, DATABASE_JSON, database_metrics, read_commit_logs
 
 STATS, HISTORY, FAILURES = "_stats.csv", "_stats_history.csv", "_failures.csv"
@@ -101,6 +101,9 @@ def load_results(directory):
     res.metrics.update(database)
     res.metrics["sources"].update(completeness.pop("sources"))
     res.metrics.update(completeness)
+    recovery = recovery_metrics(res.faults)
+    res.metrics["sources"].update(recovery.pop("sources"))
+    res.metrics.update(recovery)
     if res.faults:
         _exempt_from_faults(res.metrics, len(res.faults))
     return res

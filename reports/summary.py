@@ -95,8 +95,9 @@ def render_markdown(results, verdict):
                   "|---|---|---|"]
         lines += [f"| {figure} | {_cell(measured)} | {target} |" for figure, measured, target in database]
     if results.faults:
-        lines += ["", "### Faults (nemesis)", "", "| kind | pids | from | to | seconds |", "|---|---|---|---|---|"]
-        lines += [f"| {cells[0]} | {cells[1]} | {cells[2]} s | {cells[3]} s | {cells[4]} |" for cells in fault_rows(results)]
+        lines += ["", "### Faults (nemesis)", "", "| kind | pids | from | to | seconds | recovered |", "|---|---|---|---|---|---|"]
+        lines += [f"| {cells[0]} | {cells[1]} | {cells[2]} s | {cells[3]} s | {cells[4]} | {_cell(cells[5])} |"
+                  for cells in fault_rows(results)]
     completeness = results.metrics.get("completeness") or {}
     if completeness.get("examples"):
         lines += ["", "### Completeness", ""] + [f"- {_cell(example)}" for example in completeness["examples"][:20]]
@@ -116,12 +117,23 @@ DATABASE_MEANING = ("Commit durations and SQLite's lock waits are timed in the a
 
 
 def fault_rows(results):
-    """Return ``(kind, pids, from s, to s, seconds)`` per fault, times since the load's first sample."""
+    """Return ``(kind, pids, from s, to s, seconds, recovered)`` per fault, times since the load's first sample."""
     history = results.history.get(("", "Aggregated")) or []
     origin = history[0]["t"] if history else min(fault["start"] for fault in results.faults)
     return [(fault["kind"], _pids(fault.get("pids") or []),
-             f"{fault['start'] - origin:.1f}", f"{fault['end'] - origin:.1f}", f"{fault['end'] - fault['start']:.1f}")
+             f"{fault['start'] - origin:.1f}", f"{fault['end'] - origin:.1f}", f"{fault['end'] - fault['start']:.1f}",
+             _recovered(fault))
             for fault in results.faults]
+
+
+def _recovered(fault):
+    """Say how long the app took to recover from ``fault`` (see :func:`racelab.reports.faults.recovery_metrics`)."""
+    if "recovered_s" not in fault:
+        return "not probed"
+    if fault["recovered_s"] is not None:
+        return f"in {fault['recovered_s']:g} s"
+    cut = ", then the next fault came" if fault.get("cut_short") else ""
+    return f"not after {fault.get('probed_s', 0):g} s{cut}: {fault.get('not_recovered')}"
 
 
 def _pids(pids):

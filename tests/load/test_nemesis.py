@@ -77,6 +77,50 @@ def test_a_kill_signals_only_a_given_pid_and_a_role_without_any_skips(sleepers, 
     assert skipped == {**skipped, "kind": "kill-redis", "pids": []}
 
 
+def test_kill_workers_kills_every_worker(sleepers, tmp_path):
+    with Nemesis(["kill-workers"], targets_of(sleepers), tmp_path, every=0.2, hold=0.1,
+                 deadline=time.monotonic() + 0.35) as nemesis:
+        wait_for(lambda: nemesis.events, "the fault to end")
+    [fault] = faults(tmp_path)
+    assert sorted(fault["pids"]) == sorted(p.pid for p in sleepers)
+    assert [p.wait(WAIT_S) for p in sleepers] == [-signal.SIGKILL] * 2
+
+
+class ScriptedProbe:
+    """A probe that reports the app unrecovered for its first ``unhealthy`` calls of ``pending``."""
+
+    def __init__(self, unhealthy):
+        self.unhealthy, self.calls = unhealthy, 0
+
+    def caught(self):
+        return {("import", 1), ("file upload", 2)}
+
+    def pending(self, caught):
+        self.calls += 1
+        assert caught == self.caught()
+        return "the health check answered 503" if self.calls <= self.unhealthy else None
+
+
+def test_each_fault_records_how_long_the_app_took_to_recover(sleepers, tmp_path):
+    probe = ScriptedProbe(unhealthy=3)  # recovered at the 4th probe, 0.5 s apart
+    with Nemesis(["pause-worker"], targets_of(sleepers), tmp_path, every=0.2, hold=0.1, probe=probe,
+                 deadline=time.monotonic() + 0.35, recovery_window=10):
+        wait_for(lambda: any(state(p) == psutil.STATUS_STOPPED for p in sleepers), "the fault to start")
+    # leaving the block waited for the last fault's recovery, bounded by the window
+    [fault] = faults(tmp_path)
+    assert probe.calls == 4 and fault["caught"] == 2
+    assert 1.4 <= fault["recovered_s"] < 5, fault
+
+
+def test_a_fault_the_app_does_not_recover_from_says_why_and_how_long_it_was_watched(sleepers, tmp_path):
+    with Nemesis(["pause-worker"], targets_of(sleepers), tmp_path, every=0.2, hold=0.1, probe=ScriptedProbe(10 ** 6),
+                 deadline=time.monotonic() + 0.35, recovery_window=1.2):
+        wait_for(lambda: any(state(p) == psutil.STATUS_STOPPED for p in sleepers), "the fault to start")
+    [fault] = faults(tmp_path)
+    assert fault["recovered_s"] is None and fault["not_recovered"] == "the health check answered 503"
+    assert 1.2 <= fault["probed_s"] < 5, fault
+
+
 def test_the_schedule_stops_by_itself_and_starts_no_fault_that_would_outlast_the_run(sleepers, tmp_path):
     with Nemesis(["pause-worker"], targets_of(sleepers), tmp_path, every=0.05, hold=0.04,
                  deadline=time.monotonic() + 0.03) as nemesis:
@@ -86,7 +130,7 @@ def test_the_schedule_stops_by_itself_and_starts_no_fault_that_would_outlast_the
 
 @pytest.mark.parametrize("text", ["kill-everything", "", "pause-worker,,nope"])
 def test_an_unknown_fault_lists_the_known_ones(text):
-    with pytest.raises(NemesisError, match="use a comma-separated list of kill-worker, pause-worker"):
+    with pytest.raises(NemesisError, match="use a comma-separated list of kill-worker, kill-workers, pause-worker"):
         parse_kinds(text)
 
 

@@ -63,13 +63,41 @@ def test_faults_are_shaded_on_the_latency_charts_listed_and_exempt_the_speed_gat
     assert html.count("<title>pause-postgres</title>") >= 2  # a band on each latency chart
     assert "<h2>Faults</h2>" in html and "11 and 3 more of its processes" in html
     summary = (tmp_path / "out" / "summary.md").read_text()
-    assert "| pause-postgres | 11 and 3 more of its processes | 1.0 s | 3.0 s | 2.0 |" in summary
-    assert "| kill-web | 21 | 3.5 s | 4.0 s | 0.5 |" in summary
+    assert "| pause-postgres | 11 and 3 more of its processes | 1.0 s | 3.0 s | 2.0 | not probed |" in summary
+    assert "| kill-web | 21 | 3.5 s | 4.0 s | 0.5 | not probed |" in summary
     display = verdict.gate("time_to_display_p95_ms")
     assert display.status == "skipped" and "not judged under 2 injected fault(s)" in display.source
     assert display.measured == 40  # still reported as measured
     assert verdict.gate("anomalies").status == "pass" and verdict.gate("duplicate_tasks").status == "pass"
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["faults"][1]["kind"] == "kill-web"
+
+
+def fault(kind, **recovery):
+    return {"kind": kind, "role": "worker", "pids": [31], "signal": "SIGKILL", "start": 1700000001.0,
+            "end": 1700000002.0, "caught": 3, **recovery}
+
+
+def test_the_slowest_recovery_is_gated_and_a_fault_cut_short_by_the_next_is_left_out(tmp_path):
+    verdict = report(tmp_path, CLEAN, [
+        fault("kill-worker", recovered_s=4.5),
+        fault("kill-redis", recovered_s=None, probed_s=7.0, cut_short=True, not_recovered="the health check answered 503"),
+        fault("pause-worker", recovered_s=12.0)])
+    gate = verdict.gate("fault_recovery_s")
+    assert gate.status == "pass" and gate.measured == 12.0
+    assert gate.source == "slowest of 2 fault(s): pause-worker at 12 s; 1 not judged: the next fault came before they recovered"
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "| in 4.5 s |" in summary
+    assert "| not after 7 s, then the next fault came: the health check answered 503 |" in summary
+
+
+@pytest.mark.parametrize("faults, measured", [
+    ([fault("kill-workers", recovered_s=31.0)], 31.0),
+    ([fault("kill-redis", recovered_s=None, probed_s=60.2, cut_short=False, not_recovered="1 of the 3 imports")], 60.2),
+])
+def test_a_slow_recovery_or_none_in_the_whole_window_fails_the_gate(faults, measured, tmp_path):
+    verdict = report(tmp_path, CLEAN, faults)
+    assert verdict.gate("fault_recovery_s").status == "fail" and verdict.gate("fault_recovery_s").measured == measured
+    assert f"gate fault_recovery <= 30s FAILED: measured {measured:g}s" in " ".join(verdict.breaches())
 
 
 def test_a_run_without_faults_has_no_fault_section(tmp_path):

@@ -34,7 +34,7 @@ def test_expressions_read_like_k6():
         "time_to_display.p95 < 500ms", "anomalies == 0", "error_rate < 0.1%", "job_success > 99%",
         "stuck_files == 0", "task_count_accuracy == 100%", "commit_duration.p95 < 100ms", "deadlocks == 0",
         "lock_waits < 5/h", "connections.peak < 80%", "imports_not_final == 0", "wrong_task_counts == 0",
-        "project_total_mismatches == 0", "duplicate_tasks == 0"]
+        "project_total_mismatches == 0", "duplicate_tasks == 0", "fault_recovery <= 30s"]
     assert GATES[1].expression(3) == "anomalies <= 3"
 
 
