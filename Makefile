@@ -11,7 +11,7 @@ COMPAT       := .venv-compat
 COMPAT_PINS  := "Django==5.2.*" "django-rq==3.1" "rq==2.6.*" "redis==5.2.*" "psycopg[binary]==3.2.*"
 COMPAT_STAMP := $(COMPAT)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()+b'$(COMPAT_PINS)').hexdigest()[:12])")
 
-.PHONY: run serve test test-postgres test-sqlite test-shop test-compat test-explore load load-nemesis install clean
+.PHONY: run serve test test-postgres test-sqlite test-shop test-compat test-explore load load-nemesis load-faults install clean
 
 install: $(STAMP)
 
@@ -43,6 +43,19 @@ NEMESIS ?= pause-postgres,pause-redis,kill-web
 load-nemesis: $(STAMP)
 	$(BIN)/racelab load --scenario all --users $${USERS:-5} --run-time $${RUN_TIME:-40s} --think-time 0.5-2 \
 		--nemesis $(NEMESIS) --nemesis-every 10 --nemesis-for 3 --stuck-timeout 60 --out reports/latest/nemesis
+
+## make load-faults: each fault once, mid-run, under 20 users (93 % async imports, 1000-task batches, PDFs),
+## each judged on completeness and on recovery within 30 s of its end (reports/latest/faults/KIND).
+## A paused worker is held 135 s, past the 60 s stuck timeout. About 12 minutes; FAULTS=... for fewer.
+FAULTS ?= kill-worker kill-workers kill-redis pause-redis pause-postgres kill-web pause-worker
+load-faults: $(STAMP)
+	@failed=""; for fault in $(FAULTS); do \
+		case $$fault in pause-worker) every=155 hold=135 run=180s;; pause-redis) every=40 hold=5 run=60s;; \
+			pause-postgres) every=40 hold=3 run=60s;; *) every=40 hold=1 run=60s;; esac; \
+		RACELAB_ASYNC_RATIO=0.93 $(BIN)/racelab load --scenario all --users 20 --run-time $$run \
+			--nemesis $$fault --nemesis-every $$every --nemesis-for $$hold --stuck-timeout 60 \
+			--out reports/latest/faults/$$fault || failed="$$failed $$fault"; \
+	done; if [ -n "$$failed" ]; then echo "load-faults: gates failed under:$$failed"; exit 1; fi
 
 ## make test: the whole suite on PostgreSQL, then on SQLite, two processes each; then the second app
 ## (tests/shop: its own settings, no race points) on both, with today's dependencies and with upstream
