@@ -365,12 +365,12 @@ class ImportUser(FastHttpUser):
                 self.obs.count("not_modified")
                 return last
             if resp.status_code != 200:
-                resp.failure(f"{what}answered {resp.status_code}: {resp.text[:200]}")
+                resp.failure(f"{what}answered {resp.status_code}: {_text(resp)}")
                 return None
             try:
                 body = resp.json()
             except ValueError:
-                resp.failure(f"answered non-JSON: {resp.text[:200]}")
+                resp.failure(f"answered non-JSON: {_text(resp)}")
                 return None
             if resp.headers.get("ETag"):
                 self.validators.pop(key, None)

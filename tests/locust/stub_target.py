@@ -38,6 +38,7 @@ class StubState:
     sync_delay: float = 0.0         # a sync import holds its response this long, its tasks not yet in…
     late_status: str = "processing"  # …while its file upload shows this status ("completed": the R1 bug)
     in_progress_polls: int = 0      # an async import's first this many polls show "in_progress"
+    reset_polls: int = 0            # this many polls of an import's status are dropped unanswered first
     etags: bool = False             # import status and file-upload list send ETags and answer If-None-Match
     stale_etags: bool = False       # …with one ETag for every answer: a 304 that hides every change
     # An import's n-th attempt (counted per Idempotency-Key; a POST without one is always a first) meets
@@ -122,6 +123,9 @@ class _Handler(BaseHTTPRequestHandler):
         if len(parts) == 3 and parts[:2] == ["api", "projects"]:
             return self._send(200, st.projects[int(parts[2])])
         if len(parts) == 5 and parts[3] == "imports":
+            if st.reset_polls:
+                st.reset_polls -= 1
+                return self._reset()
             state = dict(st.imports[int(parts[4])])
             if st.async_never_completes or st.in_progress_polls:
                 state["status"] = "in_progress"
