@@ -21,7 +21,8 @@ from locust import FastHttpUser, between, events
 from racelab.locustfiles import _checks as checks
 from racelab.locustfiles._observations import DISPLAY_METRIC, install, observations, record_anomaly, record_display
 from racelab.locustfiles._project import HTTP_TIMEOUT, open_ledger, probe_target
-from racelab.locustfiles._retry import IDEMPOTENCY_HEADER, RETRYABLE_STATUSES, fault_name, new_idempotency_key, next_wait
+from racelab.locustfiles._retry import (IDEMPOTENCY_HEADER, RETRYABLE_STATUSES, fault_name, new_idempotency_key,
+                                        next_wait)
 from racelab.locustfiles._settings import MISSING_TOKEN, add_arguments, load_settings, require_token
 from racelab.locustfiles._watch import watching
 
@@ -167,7 +168,7 @@ class ImportUser(FastHttpUser):
             time.sleep(wait)  # gevent's sleep under Locust: other users run meanwhile
 
     def _retry_wait(self, resp, attempt, deadline):
-        """Return the seconds to wait before sending ``resp``'s request again, counting the retry; ``None`` for no retry."""
+        """Return the seconds to wait before sending ``resp``'s request again (counted), or ``None`` not to."""
         headers = resp.headers or {}
         wait = next_wait(resp.status_code, headers.get("Retry-After"), attempt, time.monotonic(), deadline)
         if wait is not None:
@@ -183,7 +184,7 @@ class ImportUser(FastHttpUser):
             self._judge_bad(resp, batch)
             return None
         tries = f" (attempt {attempt})" if attempt > 1 else ""
-        if resp.status_code == 422 and self.racelab_target:  # it sent a key, and racelab refuses it with another request
+        if resp.status_code == 422 and self.racelab_target:  # racelab's answer to a key sent with another request
             resp.success()  # the exchange worked; the anomaly judges it
             record_anomaly(self.environment, "idempotency_key_reused",
                            f"import of {batch.label}{tries} answered 422 to its own key: {_text(resp)}")

@@ -12,7 +12,7 @@ from drive_user import drive
 from racelab.locustfiles._retry import MAX_ATTEMPTS
 
 SYNC, RETRY = "/api/projects/[id]/import [sync]", "/api/projects/[id]/import [retry]"
-ROOMY = {"RACELAB_IMPORT_DEADLINE": "10", "RACELAB_WATCH_RATIO": "0"}  # the stub's default deadline leaves no room to retry
+ROOMY = {"RACELAB_IMPORT_DEADLINE": "10", "RACELAB_WATCH_RATIO": "0"}  # drive()'s 0.3 s deadline has no room to retry
 
 
 def keys_sent(out):
