@@ -5,7 +5,11 @@ that build a :class:`~racelab.locustfiles._payloads.Batch` and call :meth:`Impor
 It speaks HTTP only (no Django), so it runs against the bundled server and
 against upstream Label Studio alike; where the target lacks a field or an
 endpoint it says so once and checks what it can. Every wait is bounded by
-``--import-deadline``: a user never blocks past it, and never retries an import.
+``--import-deadline``: a user never blocks past it. To a racelab target each
+import carries an ``Idempotency-Key`` (one per import, kept for its retries),
+and an import the target did not answer (dropped connection, 502/503/504) is
+sent again, as :mod:`~racelab.locustfiles._retry` decides; to upstream Label
+Studio, which would import twice, an import is sent once.
 """
 import json
 import random
@@ -17,6 +21,8 @@ from locust import FastHttpUser, between, events
 from racelab.locustfiles import _checks as checks
 from racelab.locustfiles._observations import DISPLAY_METRIC, install, observations, record_anomaly, record_display
 from racelab.locustfiles._project import HTTP_TIMEOUT, open_ledger, probe_target
+from racelab.locustfiles._retry import (IDEMPOTENCY_HEADER, RETRYABLE_STATUSES, fault_name, new_idempotency_key,
+                                        next_wait)
 from racelab.locustfiles._settings import MISSING_TOKEN, add_arguments, load_settings, require_token
 from racelab.locustfiles._watch import watching
 
@@ -24,6 +30,7 @@ from racelab.locustfiles._watch import watching
 # measured to within a tenth of a second, well inside its 500 ms gate), then every half second.
 POLL_FAST, POLL_FAST_FOR, POLL_SLOW = 0.1, 2.0, 0.5
 VALIDATORS_KEPT = 64  # ETags a user keeps (the reads of its last few imports), so a long run's memory stays flat
+RETRIED_IMPORT = "/api/projects/[id]/import [retry]"  # the stats row of import attempts that were sent again
 
 
 def poll_delay(waited):
@@ -112,7 +119,7 @@ class ImportUser(FastHttpUser):
         Return ``None`` when there is nothing to check: a bad file (judged), a
         failed request, or an async import that failed or stuck (recorded).
         """
-        body = self._post_import(batch, mode)
+        body = self._post_import(batch, mode, started)
         if body is None:
             if not batch.bad:
                 self.ledger.unsure(batch.expected_tasks)  # the failed request may have written
@@ -133,25 +140,68 @@ class ImportUser(FastHttpUser):
             return None
         return "async", state.get("file_upload_ids") or body.get("file_upload_ids") or [], state.get("task_count")
 
-    def _post_import(self, batch, mode):
+    def _post_import(self, batch, mode, started):
+        """POST the import; return the target's JSON body, or ``None`` (a bad file judged, or a failure recorded).
+
+        To a racelab target every attempt carries the import's one
+        Idempotency-Key, and an attempt the target did not answer is sent again
+        until :func:`~racelab.locustfiles._retry.next_wait` says stop (attempts,
+        or ``--import-deadline`` counted from ``started``). Such an attempt is a
+        success in the ``[retry]`` row and counted (``import_retries``,
+        ``import_retries_after_<fault>``), so the import's own row holds one
+        request per import, whose outcome is the import's. Upstream gets no key
+        and one attempt.
+        """
         path = f"/api/projects/{self.ledger.project_id}/import?async={'true' if mode == 'async' else 'false'}"
-        kind = "bad file" if batch.bad else mode
+        name = f"/api/projects/[id]/import [{'bad file' if batch.bad else mode}]"
         payload = {"files": batch.multipart()} if batch.files else {"json": batch.tasks}
-        with self.client.post(path, name=f"/api/projects/[id]/import [{kind}]", catch_response=True,
-                              **payload) as resp:
-            if batch.bad:
-                self._judge_bad(resp, batch)
-                return None
-            if resp.status_code not in (200, 201):
-                resp.failure(f"import of {batch.label} answered {resp.status_code}: {resp.text[:200]}")
-                return None
-            try:
-                body = resp.json()
-            except ValueError:
-                resp.failure(f"import of {batch.label} answered non-JSON: {resp.text[:200]}")
-                return None
-            resp.success()
-            return body if isinstance(body, dict) else {}
+        headers = {IDEMPOTENCY_HEADER: new_idempotency_key()} if self.racelab_target else {}
+        deadline, attempt = started + self.settings.import_deadline, 1
+        while True:
+            with self.client.post(path, name=name, headers=headers, catch_response=True, **payload) as resp:
+                wait = self._retry_wait(resp, attempt, deadline) if headers else None
+                if wait is None:
+                    return self._judge_import(resp, batch, attempt)
+                resp.request_meta["name"] = RETRIED_IMPORT  # known only now: the name Locust reports it under
+                resp.success()
+            attempt += 1
+            time.sleep(wait)  # gevent's sleep under Locust: other users run meanwhile
+
+    def _retry_wait(self, resp, attempt, deadline):
+        """Return the seconds to wait before sending ``resp``'s request again (counted), or ``None`` not to."""
+        headers = resp.headers or {}
+        wait = next_wait(resp.status_code, headers.get("Retry-After"), attempt, time.monotonic(), deadline)
+        if wait is not None:
+            self.obs.count("import_retries")
+            self.obs.count(f"import_retries_after_{fault_name(resp.status_code)}")
+        elif resp.status_code in RETRYABLE_STATUSES:
+            self.obs.count("import_retries_exhausted")
+        return wait
+
+    def _judge_import(self, resp, batch, attempt):
+        """Judge the import's last attempt: return its JSON body, or ``None`` with the failure recorded."""
+        if batch.bad:
+            self._judge_bad(resp, batch)
+            return None
+        tries = f" (attempt {attempt})" if attempt > 1 else ""
+        if resp.status_code == 422 and self.racelab_target:  # racelab's answer to a key sent with another request
+            resp.success()  # the exchange worked; the anomaly judges it
+            record_anomaly(self.environment, "idempotency_key_reused",
+                           f"import of {batch.label}{tries} answered 422 to its own key: {_text(resp)}")
+            return None
+        if resp.status_code == 0:
+            resp.failure(f"import of {batch.label} got no answer{tries}: {getattr(resp, 'error', None)!r}")
+            return None
+        if resp.status_code not in (200, 201):
+            resp.failure(f"import of {batch.label} answered {resp.status_code}{tries}: {_text(resp)}")
+            return None
+        try:
+            body = resp.json()
+        except ValueError:
+            resp.failure(f"import of {batch.label} answered non-JSON: {_text(resp)}")
+            return None
+        resp.success()
+        return body if isinstance(body, dict) else {}
 
     def _judge_bad(self, resp, batch):
         self.obs.count("bad_files")
@@ -316,12 +366,12 @@ class ImportUser(FastHttpUser):
                 self.obs.count("not_modified")
                 return last
             if resp.status_code != 200:
-                resp.failure(f"{what}answered {resp.status_code}: {resp.text[:200]}")
+                resp.failure(f"{what}answered {resp.status_code}: {_text(resp)}")
                 return None
             try:
                 body = resp.json()
             except ValueError:
-                resp.failure(f"answered non-JSON: {resp.text[:200]}")
+                resp.failure(f"answered non-JSON: {_text(resp)}")
                 return None
             if resp.headers.get("ETag"):
                 self.validators.pop(key, None)
@@ -344,3 +394,8 @@ class ImportUser(FastHttpUser):
         if ratio is not None:
             return "async" if random.random() < ratio else "sync"
         return random.choices(("sync", "async"), weights=(self.sync_weight, self.async_weight))[0]
+
+
+def _text(resp):
+    """Return the start of ``resp``'s body for a failure message ("" when it has none)."""
+    return (resp.text or "")[:200]

@@ -84,6 +84,9 @@ def _main(spec):
             "notices": obs.notices,
             "auth_headers": sorted({auth for _, _, auth in server.state.requests}),
             "revalidations": server.state.revalidations,
+            "import_attempts": server.state.import_attempts,
+            "import_requests": [[e["name"], e["exception"] is None] for e in fired
+                                if e["request_type"] == "POST" and "/import" in e["name"]],
             "project_totals": [p["task_number"] for p in server.state.projects.values()],
             "shared_ledger": len({id(u.ledger) for u in users}) == 1,
         }

@@ -3,14 +3,18 @@
 Only what the load users call is imitated, just well enough to judge them:
 projects, sync/async imports (multipart or JSON body), import status, the
 file-upload list with ``?ids=``, the project's ``task_number`` and the health
-endpoint. Nothing is persisted and no Django is involved. Faults are plain
-attributes on :class:`StubState`, read at request time.
+endpoint. It honours ``Idempotency-Key`` as racelab does: the key again with the
+same request gets the first answer back, with another request a 422 (upstream
+ignores the header). Nothing is persisted and no Django is involved. Faults
+are plain attributes on :class:`StubState`, read at request time.
 """
 import email.parser
 import email.policy
 import hashlib
 import itertools
 import json
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,8 +38,16 @@ class StubState:
     sync_delay: float = 0.0         # a sync import holds its response this long, its tasks not yet in…
     late_status: str = "processing"  # …while its file upload shows this status ("completed": the R1 bug)
     in_progress_polls: int = 0      # an async import's first this many polls show "in_progress"
+    reset_polls: int = 0            # this many polls of an import's status are dropped unanswered first
     etags: bool = False             # import status and file-upload list send ETags and answer If-None-Match
     stale_etags: bool = False       # …with one ETag for every answer: a 304 that hides every change
+    # An import's n-th attempt (counted per Idempotency-Key; a POST without one is always a first) meets
+    # import_faults[n], if any: "reset" (connection dropped unanswered), "reset_after_import" (imported,
+    # then dropped), or a status such as "503" (502/503/504 carry ``retry_after`` unless it is None).
+    import_faults: list = field(default_factory=list)
+    retry_after: str | None = "0"
+    import_attempts: list = field(default_factory=list)  # (Idempotency-Key or None, time.monotonic()) per import POST
+    keyed: dict = field(default_factory=dict)  # Idempotency-Key -> (fingerprint, status, body) of its first answer
     projects: dict = field(default_factory=dict)
     uploads: dict = field(default_factory=dict)
     imports: dict = field(default_factory=dict)
@@ -68,9 +80,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def _send(self, status, body):
+    def _send(self, status, body, headers=None):
         data = json.dumps(body).encode()
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -109,6 +123,9 @@ class _Handler(BaseHTTPRequestHandler):
         if len(parts) == 3 and parts[:2] == ["api", "projects"]:
             return self._send(200, st.projects[int(parts[2])])
         if len(parts) == 5 and parts[3] == "imports":
+            if st.reset_polls:
+                st.reset_polls -= 1
+                return self._reset()
             state = dict(st.imports[int(parts[4])])
             if st.async_never_completes or st.in_progress_polls:
                 state["status"] = "in_progress"
@@ -147,6 +164,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._import(int(parts[2]), raw, query.get("async") == ["true"])
         self._send(404, {"detail": "no such path in the stub"})
 
+    def _reset(self):
+        """Drop the connection with a TCP reset and no answer, as a killed gunicorn worker does."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+
     def _import(self, pid, raw, is_async):
         st = self.state
         ctype = self.headers.get("Content-Type", "")
@@ -156,13 +179,39 @@ class _Handler(BaseHTTPRequestHandler):
             files = [(part.get_filename(), part.get_payload(decode=True)) for part in message.iter_parts()]
         else:
             files = [("body.json", raw)]
+        sent_key = self.headers.get("Idempotency-Key")
+        key = None if st.upstream else sent_key  # upstream Label Studio knows no such header
+        attempt = sum(1 for earlier, _ in st.import_attempts if key is not None and earlier == key)
+        st.import_attempts.append((sent_key, time.monotonic()))
+        fault = st.import_faults[attempt] if attempt < len(st.import_faults) else None
+        if fault == "reset":
+            return self._reset()
+        if fault is not None and fault != "reset_after_import":
+            headers = {"Retry-After": st.retry_after} if fault in ("502", "503", "504") and st.retry_after else {}
+            return self._send(int(fault), {"detail": f"stub fault {fault}"}, headers)
+        fingerprint = hashlib.sha256(json.dumps([is_async, [[n, c.hex()] for n, c in files]]).encode()).hexdigest()
+        if key in st.keyed:
+            first_fingerprint, status, body = st.keyed[key]
+            if first_fingerprint != fingerprint:
+                return self._send(422, {"detail": f"Idempotency-Key {key!r} was used for another request"})
+            return self._send(status, body)
+        status, body = self._store_import(pid, files, is_async)
+        if key is not None:
+            st.keyed[key] = (fingerprint, status, body)
+        if fault == "reset_after_import":
+            return self._reset()
+        self._send(status, body)
+
+    def _store_import(self, pid, files, is_async):
+        """Import ``files`` into project ``pid``; return the answer's ``(status, body)``."""
+        st = self.state
         counts = []
         for name, content in files:
             try:
                 counts.append(count_tasks(name, content))
             except ValueError as exc:
                 if not st.accept_bad_files:
-                    return self._send(400, {"detail": f"{name}: {exc}. Upload a supported file."})
+                    return 400, {"detail": f"{name}: {exc}. Upload a supported file."}
                 counts.append(0)
         ids = []
         for (name, _), count in zip(files, counts):
@@ -177,16 +226,16 @@ class _Handler(BaseHTTPRequestHandler):
                 st.uploads[uid].update(task_count=count, late=False)
         st.projects[pid]["task_number"] += sum(counts)
         if not is_async:
-            return self._send(201, {"task_count": sum(counts), "annotation_count": 0, "prediction_count": 0,
-                                    "duration": 0.001, "file_upload_ids": ids, "could_be_tasks_list": False,
-                                    "found_formats": {}, "data_columns": []})
+            return 201, {"task_count": sum(counts), "annotation_count": 0, "prediction_count": 0,
+                         "duration": 0.001, "file_upload_ids": ids, "could_be_tasks_list": False,
+                         "found_formats": {}, "data_columns": []}
         iid = next(st.ids)
         st.imports[iid] = {"id": iid, "status": "completed", "task_count": sum(counts),
                            "file_upload_ids": ids, "error": None}
         body = {"import": iid}
         if not st.upstream:
             body.update(status="created", file_upload_ids=ids, poll_url=f"/api/projects/{pid}/imports/{iid}")
-        self._send(201, body)
+        return 201, body
 
 
 class StubServer:

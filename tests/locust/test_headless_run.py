@@ -45,3 +45,14 @@ def test_wrong_counts_under_load_fail_the_anomaly_gate(tmp_path):
     assert "✗ gate anomalies == 0 FAILED: measured" in output
     assert "task_count_mismatch" in summary["metrics"]["anomalies_by_name"]
     assert summary["metrics"]["task_count_accuracy_pct"] < 100
+
+
+@pytest.mark.timeout(180)
+def test_retried_imports_pass_the_gates_and_are_counted_in_the_results(tmp_path):
+    code, output, summary = run_load_then_report(tmp_path, StubState(import_faults=["503"]))
+    assert code == 0, output  # every import's first attempt met a 503 and its retry went through
+    counters = json.loads((tmp_path / "results" / "load_racelab.json").read_text())["counters"]
+    assert counters["import_retries_after_503"] == counters["import_retries"] > 0
+    assert summary["metrics"]["load_counters"]["import_retries"] == counters["import_retries"]
+    assert summary["metrics"]["http_failures"] == 0
+    assert "/api/projects/[id]/import [retry]" in (tmp_path / "results" / "load_stats.csv").read_text()
