@@ -20,7 +20,7 @@ from locust import FastHttpUser, between, events
 
 from racelab.locustfiles import _checks as checks
 from racelab.locustfiles._observations import DISPLAY_METRIC, install, observations, record_anomaly, record_display
-from racelab.locustfiles._project import HTTP_TIMEOUT, open_ledger, probe_target
+from racelab.locustfiles._project import HTTP_TIMEOUT, body_start, open_ledger, probe_target
 from racelab.locustfiles._retry import (IDEMPOTENCY_HEADER, RETRYABLE_STATUSES, fault_name, new_idempotency_key,
                                         next_wait)
 from racelab.locustfiles._settings import MISSING_TOKEN, add_arguments, load_settings, require_token
@@ -187,18 +187,18 @@ class ImportUser(FastHttpUser):
         if resp.status_code == 422 and self.racelab_target:  # racelab's answer to a key sent with another request
             resp.success()  # the exchange worked; the anomaly judges it
             record_anomaly(self.environment, "idempotency_key_reused",
-                           f"import of {batch.label}{tries} answered 422 to its own key: {_text(resp)}")
+                           f"import of {batch.label}{tries} answered 422 to its own key: {body_start(resp)}")
             return None
         if resp.status_code == 0:
             resp.failure(f"import of {batch.label} got no answer{tries}: {getattr(resp, 'error', None)!r}")
             return None
         if resp.status_code not in (200, 201):
-            resp.failure(f"import of {batch.label} answered {resp.status_code}{tries}: {_text(resp)}")
+            resp.failure(f"import of {batch.label} answered {resp.status_code}{tries}: {body_start(resp)}")
             return None
         try:
             body = resp.json()
         except ValueError:
-            resp.failure(f"import of {batch.label} answered non-JSON: {_text(resp)}")
+            resp.failure(f"import of {batch.label} answered non-JSON: {body_start(resp)}")
             return None
         resp.success()
         return body if isinstance(body, dict) else {}
@@ -366,12 +366,12 @@ class ImportUser(FastHttpUser):
                 self.obs.count("not_modified")
                 return last
             if resp.status_code != 200:
-                resp.failure(f"{what}answered {resp.status_code}: {_text(resp)}")
+                resp.failure(f"{what}answered {resp.status_code}: {body_start(resp)}")
                 return None
             try:
                 body = resp.json()
             except ValueError:
-                resp.failure(f"answered non-JSON: {_text(resp)}")
+                resp.failure(f"answered non-JSON: {body_start(resp)}")
                 return None
             if resp.headers.get("ETag"):
                 self.validators.pop(key, None)
@@ -394,8 +394,3 @@ class ImportUser(FastHttpUser):
         if ratio is not None:
             return "async" if random.random() < ratio else "sync"
         return random.choices(("sync", "async"), weights=(self.sync_weight, self.async_weight))[0]
-
-
-def _text(resp):
-    """Return the start of ``resp``'s body for a failure message ("" when it has none)."""
-    return (resp.text or "")[:200]

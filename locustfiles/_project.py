@@ -22,7 +22,7 @@ def probe_target(user):
                 if resp.status_code in (200, 404, 503):
                     resp.success()  # a 404 only means "not a racelab server"
                 else:
-                    resp.failure(f"answered {resp.status_code}: {resp.text[:200]}")
+                    resp.failure(f"answered {resp.status_code}: {body_start(resp)}")
             if not cache["racelab"]:
                 observations(user.environment).notice(
                     f"target has no {HEALTH_PATH} ({resp.status_code}): treating it as upstream Label Studio; "
@@ -47,7 +47,7 @@ def create_project(user):
     with user.client.post("/api/projects", name="/api/projects", json={"title": title},
                           catch_response=True) as resp:
         if resp.status_code not in (200, 201):
-            resp.failure(f"creating a project answered {resp.status_code}: {resp.text[:200]}")
+            resp.failure(f"creating a project answered {resp.status_code}: {body_start(resp)}")
             raise RuntimeError(f"could not create a project on {user.host} ({resp.status_code}): "
                                "check the token (RACELAB_TOKEN) and that the host serves /api/projects")
         return resp.json()["id"]
@@ -75,3 +75,8 @@ class Ledger:
         """Adopt the server's ``total`` after an unaccounted write, so one anomaly is not recorded twice."""
         if total is not None and not self.shared:
             self.confirmed = total
+
+
+def body_start(resp):
+    """Return the start of ``resp``'s body for a failure message ("" when the connection dropped before one)."""
+    return (resp.text or "")[:200]
