@@ -16,7 +16,7 @@ nemesis restarts nothing (recovering is the app's job).
 With a ``probe`` (:class:`racelab.recovery.RecoveryProbe`) each fault's line also
 says how long the app took to recover once the fault was over (a pause's end, a
 kill's signal) — health 200 and every
-import unfinished at its end final: ``recovered_s``, or ``None`` with
+import unfinished as it began or ended final: ``recovered_s``, or ``None`` with
 ``not_recovered`` (why) and ``probed_s`` (how long it was watched: until the next
 fault, and ``cut_short`` then, or ``recovery_window`` seconds after the last one).
 """
@@ -112,6 +112,7 @@ class Nemesis:
         role, sig, every_process = FAULT_KINDS[kind]
         live = sorted(self.targets(tree=every_process).get(role, []))
         pids = live if every_process else live[self._random.randrange(len(live)):][:1] if live else []
+        in_flight = self.probe.caught() if self.probe is not None else set()  # before the fault, which may stop the database
         event = {"kind": kind, "role": role, "pids": pids, "signal": sig.name, "start": time.time()}
         for pid in pids:
             self._signal(pid, sig)
@@ -122,12 +123,15 @@ class Nemesis:
             window_end = time.monotonic() + self.recovery_window
             over = event["start"] if sig == signal.SIGKILL else event["end"]  # a kill is over once sent
             event.update(self._watch_recovery(over, window_end if last else min(watch_until, window_end),
-                                              cut_short=not last and watch_until < window_end))
+                                              cut_short=not last and watch_until < window_end, in_flight=in_flight))
         self._record(event)
 
-    def _watch_recovery(self, ended, watch_until, cut_short, interval=0.5):
-        """Probe until the app recovered or ``watch_until`` (monotonic); return the event's recovery fields."""
-        caught, reason = self.probe.caught(), "not probed"
+    def _watch_recovery(self, ended, watch_until, cut_short, in_flight, interval=0.5):
+        """Probe until the app recovered or ``watch_until`` (monotonic); return the event's recovery fields.
+
+        The imports the fault caught are those unfinished as it began (``in_flight``) or as it ended.
+        """
+        caught, reason = in_flight | self.probe.caught(), "not probed"
         while not self._stop.is_set():
             reason = self.probe.pending(caught)
             if reason is None:

@@ -3,7 +3,7 @@
 :class:`RecoveryProbe` answers two questions from outside the app — its health
 check over HTTP and its database by plain SQL, like :mod:`racelab.completeness`:
 which imports and file uploads are unfinished right now (``caught()``, read as a
-fault ends), and what still keeps the app from having recovered (``pending(caught)``):
+fault begins and as it ends), and what still keeps the app from having recovered (``pending(caught)``):
 a health check that does not answer 200, or any of those rows still unfinished.
 The app has recovered when ``pending`` returns None. It reads, never writes.
 """
@@ -45,7 +45,8 @@ class RecoveryProbe:
             return f"the database cannot be read: {' '.join(str(exc).split())[:200]}"
         if unfinished:
             kind, pk = unfinished[0]
-            return f"{len(unfinished)} of the {len(caught)} imports and files unfinished at the fault's end, e.g. {kind} {pk}"
+            return (f"{len(unfinished)} of the {len(caught)} imports and files the fault caught are unfinished, "
+                    f"e.g. {kind} {pk}")
         return None
 
     def _active(self):

@@ -43,7 +43,7 @@ def test_the_app_has_recovered_once_health_answers_200_and_every_import_caught_i
     probe = RecoveryProbe(url, database_url())
     caught = probe.caught()
     assert caught == {("file upload", caught_upload.pk)}
-    assert probe.pending(caught) == (f"1 of the 1 imports and files unfinished at the fault's end, "
+    assert probe.pending(caught) == (f"1 of the 1 imports and files the fault caught are unfinished, "
                                      f"e.g. file upload {caught_upload.pk}")
     upload(project, 0, status=FileUpload.PENDING)  # started after the fault: not the probe's business
     FileUpload.objects.filter(pk=caught_upload.pk).update(status=FileUpload.COMPLETED)
