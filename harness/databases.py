@@ -14,6 +14,7 @@ engine's options mean nothing to another. An app already on a SQLite file keeps 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from urllib.parse import unquote, urlparse
 
@@ -51,8 +52,19 @@ def parse_url(url: str) -> dict:
                               "or sqlite:////absolute/path.sqlite3.")
 
 
+class _ThrowAwayDirectory:
+    """The directory of a throw-away SQLite file; ``stop()`` deletes it, as a started PostgreSQL is stopped."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def stop(self):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
 def resolve(choice: str, started: list) -> str:
-    """Return the URL of ``choice``, starting PostgreSQL (appended to ``started``) for ``postgres``."""
+    """Return the URL of ``choice``: a PostgreSQL started for ``postgres``, a file in a new directory for
+    ``sqlite``; each is appended to ``started``, whose ``stop()`` removes it at the end of the run."""
     if choice == "postgres":
         from racelab.harness.services import start_postgres
 
@@ -60,7 +72,9 @@ def resolve(choice: str, started: list) -> str:
         started.append(service)
         return service.url
     if choice == "sqlite":
-        return f"sqlite:///{tempfile.mkdtemp(prefix='racelab-db-')}/db.sqlite3"
+        directory = _ThrowAwayDirectory(tempfile.mkdtemp(prefix="racelab-db-"))
+        started.append(directory)
+        return f"sqlite:///{directory.path}/db.sqlite3"
     if "://" in choice:
         parse_url(choice)  # fail now, with the reason, not at the first query
         return choice
