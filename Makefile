@@ -55,7 +55,8 @@ load-faults: $(STAMP)
 		RACELAB_ASYNC_RATIO=0.93 $(BIN)/racelab load --scenario all --users 20 --run-time $$run \
 			--nemesis $$fault --nemesis-every $$every --nemesis-for $$hold --stuck-timeout 60 \
 			--out reports/latest/faults/$$fault || failed="$$failed $$fault"; \
-	done; if [ -n "$$failed" ]; then echo "load-faults: gates failed under:$$failed"; exit 1; fi
+	done; $(BIN)/python -m racelab.reports --campaign reports/latest/faults; \
+	if [ -n "$$failed" ]; then echo "load-faults: gates failed under:$$failed"; exit 1; fi
 
 ## make test: the whole suite on PostgreSQL, then on SQLite, two processes each; then the second app
 ## (tests/shop: its own settings, no race points) on both, with today's dependencies and with upstream

@@ -3,8 +3,9 @@
 :class:`Nemesis` is a context manager around the load: while it is open, a thread
 applies one fault every ``every`` seconds, cycling through the kinds asked for, each
 held for ``hold`` seconds, on a process picked (seeded) among the app's processes of
-that role. Targets come only from ``targets()`` — the pids ``racelab load`` started
-itself (:meth:`racelab.serving.ServedApp.pids`) — never from a name on the machine.
+that role that are busy (used CPU just before), or among all of them when none is.
+Targets come only from ``targets()`` — the pids ``racelab load`` started itself
+(:meth:`racelab.serving.ServedApp.pids`) — never from a name on the machine.
 
 Leaving the block stops the thread and resumes (SIGCONT) every process still paused,
 also when the load raised. No fault starts that would end after ``deadline``. Each
@@ -28,6 +29,7 @@ import threading
 import time
 from pathlib import Path
 
+from racelab import proctree
 from racelab.reports.faults import FAULTS_JSONL
 
 # kind -> (role, signal, every process of the role?). A paused PostgreSQL is every process of it: a
@@ -111,7 +113,7 @@ class Nemesis:
     def _apply(self, kind, watch_until, last):
         role, sig, every_process = FAULT_KINDS[kind]
         live = sorted(self.targets(tree=every_process).get(role, []))
-        pids = live if every_process else live[self._random.randrange(len(live)):][:1] if live else []
+        pids = live if every_process else self._pick_busy(live) if live else []
         in_flight = self.probe.caught() if self.probe is not None else set()  # before the fault, which may stop the database
         event = {"kind": kind, "role": role, "pids": pids, "signal": sig.name, "start": time.time()}
         for pid in pids:
@@ -125,6 +127,18 @@ class Nemesis:
             event.update(self._watch_recovery(over, window_end if last else min(watch_until, window_end),
                                               cut_short=not last and watch_until < window_end, in_flight=in_flight))
         self._record(event)
+
+    def _pick_busy(self, live, sample_s=0.3):
+        """Return one of ``live``: one that used CPU in the last ``sample_s`` s if any (seeded), so that a fault
+        on a worker lands mid-job rather than on one idling in its queue wait; else any of them."""
+        if len(live) == 1:
+            return live
+        before = proctree.processes()
+        self._stop.wait(sample_s)
+        after = proctree.processes()
+        busy = [pid for pid in live if pid in before and pid in after and after[pid][1] > before[pid][1]]
+        pool = busy or live
+        return [pool[self._random.randrange(len(pool))]]
 
     def _watch_recovery(self, ended, watch_until, cut_short, in_flight, interval=0.5):
         """Probe until the app recovered or ``watch_until`` (monotonic); return the event's recovery fields.

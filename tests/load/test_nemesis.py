@@ -6,6 +6,7 @@ gives the nemesis the served app's pids (:meth:`racelab.serving.ServedApp.pids`)
 import json
 import signal
 import subprocess
+import sys
 import time
 
 import psutil
@@ -68,7 +69,7 @@ def test_a_paused_target_is_resumed_when_the_load_fails_mid_fault(sleepers, tmp_
 
 def test_a_kill_signals_only_a_given_pid_and_a_role_without_any_skips(sleepers, tmp_path):
     with Nemesis(["kill-worker", "kill-redis"], targets_of(sleepers), tmp_path, every=0.1, hold=0.05,
-                 deadline=time.monotonic() + 0.5) as nemesis:
+                 deadline=time.monotonic() + 2) as nemesis:
         wait_for(lambda: len(nemesis.events) >= 2, "two faults")
     killed, skipped = faults(tmp_path)[:2]
     assert killed["kind"] == "kill-worker" and killed["signal"] == "SIGKILL"
@@ -84,6 +85,19 @@ def test_kill_workers_kills_every_worker(sleepers, tmp_path):
     [fault] = faults(tmp_path)
     assert sorted(fault["pids"]) == sorted(p.pid for p in sleepers)
     assert [p.wait(WAIT_S) for p in sleepers] == [-signal.SIGKILL] * 2
+
+
+def test_a_fault_on_one_process_picks_a_busy_one(sleepers, tmp_path):
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # a worker mid-job, beside idle ones
+    try:
+        with Nemesis(["kill-worker"], targets_of([*sleepers, spinner]), tmp_path, every=0.2, hold=0.1,
+                     deadline=time.monotonic() + 0.35) as nemesis:
+            wait_for(lambda: nemesis.events, "the fault to end")
+        assert faults(tmp_path)[0]["pids"] == [spinner.pid]
+        assert spinner.wait(WAIT_S) == -signal.SIGKILL
+    finally:
+        spinner.kill()
+        spinner.wait()
 
 
 class ScriptedProbe:
