@@ -109,8 +109,8 @@ def locust_command(scenario, host, users, spawn_rate, run_time, results, process
 def reconciler_timing(stuck):
     """Return the app's reconciler settings for a stuck timeout of ``stuck`` s: a lost job is re-sent well before."""
     quarter = max(1, stuck // 4)
-    return {"IMPORT_STUCK_AFTER_SECONDS": str(stuck), "IMPORT_LOST_AFTER_SECONDS": str(min(20, quarter)),
-            "IMPORT_RECONCILE_INTERVAL_SECONDS": str(min(10, quarter))}
+    return {"IMPORT_STUCK_AFTER_SECONDS": str(stuck), "IMPORT_LOST_AFTER_SECONDS": str(min(10, quarter)),
+            "IMPORT_RECONCILE_INTERVAL_SECONDS": str(min(5, quarter))}
 
 
 def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", host=None, token=None, inject="",

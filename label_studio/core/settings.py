@@ -174,10 +174,11 @@ if IMPORT_WORKER_DEAD_AFTER_SECONDS < 3 * WORKER_HEARTBEAT_SECONDS:
         f"WORKER_HEARTBEAT_SECONDS ({WORKER_HEARTBEAT_SECONDS}): a live worker one missed heartbeat late would "
         "look dead and lose its claim. Raise the first or lower the second.")
 # An import still "created" this long, whose job Redis does not hold, had its job lost: the reconciler re-dispatches it.
-IMPORT_LOST_AFTER_SECONDS = int(os.environ.get("IMPORT_LOST_AFTER_SECONDS", 20))
+IMPORT_LOST_AFTER_SECONDS = int(os.environ.get("IMPORT_LOST_AFTER_SECONDS", 10))
 # How often `rq cron` runs the reconciler (label_studio/data_import/cron.py): with the lost-job age, a job lost
-# in a Redis crash is re-sent within 30 s. Each run is a few index-served queries.
-IMPORT_RECONCILE_INTERVAL_SECONDS = int(os.environ.get("IMPORT_RECONCILE_INTERVAL_SECONDS", 10))
+# in a Redis crash is re-sent within 15 s, a dead worker's file within IMPORT_WORKER_DEAD_AFTER_SECONDS + 5 s.
+# Each run is a few index-served queries.
+IMPORT_RECONCILE_INTERVAL_SECONDS = int(os.environ.get("IMPORT_RECONCILE_INTERVAL_SECONDS", 5))
 if IMPORT_LOST_AFTER_SECONDS + IMPORT_RECONCILE_INTERVAL_SECONDS >= IMPORT_STUCK_AFTER_SECONDS:
     raise ImproperlyConfigured(
         f"IMPORT_LOST_AFTER_SECONDS ({IMPORT_LOST_AFTER_SECONDS}) + IMPORT_RECONCILE_INTERVAL_SECONDS "
