@@ -21,8 +21,8 @@ from locust import FastHttpUser, between, events
 from racelab.locustfiles import _checks as checks
 from racelab.locustfiles._observations import DISPLAY_METRIC, install, observations, record_anomaly, record_display
 from racelab.locustfiles._project import HTTP_TIMEOUT, body_start, open_ledger, probe_target
-from racelab.locustfiles._retry import (IDEMPOTENCY_HEADER, RETRYABLE_STATUSES, fault_name, new_idempotency_key,
-                                        next_wait)
+from racelab.locustfiles._retry import (IDEMPOTENCY_HEADER, MAX_ATTEMPTS, RETRYABLE_STATUSES, fault_name,
+                                        new_idempotency_key, next_wait)
 from racelab.locustfiles._settings import MISSING_TOKEN, add_arguments, load_settings, require_token
 from racelab.locustfiles._watch import watching
 
@@ -355,30 +355,45 @@ class ImportUser(FastHttpUser):
         The cheapest read the target offers: where it sent an ETag for this
         path and query, the read sends it back as ``If-None-Match`` and a 304
         means "unchanged" (counted as ``not_modified``). A target that sends no
-        ETag, upstream Label Studio among them, gets plain reads.
+        ETag, upstream Label Studio among them, gets plain reads. A read that got
+        no answer or a 502/503/504 is sent again as an import is (``locustfiles._retry``),
+        on any target: a read changes nothing.
         """
         key = (path, tuple(sorted((params or {}).items())))
         etag, last = self.validators.get(key, (None, None))
         headers = {"If-None-Match": etag} if etag else {}
-        with self.client.get(path, name=name, params=params, headers=headers, catch_response=True) as resp:
-            if resp.status_code == 304 and etag:
+        deadline = time.monotonic() + self.settings.import_deadline
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            with self.client.get(path, name=name, params=params, headers=headers, catch_response=True) as resp:
+                wait = next_wait(resp.status_code, (resp.headers or {}).get("Retry-After"), attempt,
+                                 time.monotonic(), deadline)
+                if wait is None:
+                    return self._judge_read(resp, key, etag, last, what)
+                resp.request_meta["name"] = f"{name} [retry]"  # a read is safe to send again, on any target
                 resp.success()
-                self.obs.count("not_modified")
-                return last
-            if resp.status_code != 200:
-                resp.failure(f"{what}answered {resp.status_code}: {body_start(resp)}")
-                return None
-            try:
-                body = resp.json()
-            except ValueError:
-                resp.failure(f"answered non-JSON: {body_start(resp)}")
-                return None
-            if resp.headers.get("ETag"):
-                self.validators.pop(key, None)
-                self.validators[key] = (resp.headers["ETag"], body)
-                if len(self.validators) > VALIDATORS_KEPT:
-                    del self.validators[next(iter(self.validators))]  # the least recently stored
-            return body
+                self.obs.count("read_retries")
+            time.sleep(wait)  # gevent's sleep under Locust: other users run meanwhile
+
+    def _judge_read(self, resp, key, etag, last, what):
+        """Return the JSON of a read's last attempt (the stored one for a 304), or ``None`` with the failure recorded."""
+        if resp.status_code == 304 and etag:
+            resp.success()
+            self.obs.count("not_modified")
+            return last
+        if resp.status_code != 200:
+            resp.failure(f"{what}answered {resp.status_code}: {body_start(resp)}")
+            return None
+        try:
+            body = resp.json()
+        except ValueError:
+            resp.failure(f"answered non-JSON: {body_start(resp)}")
+            return None
+        if resp.headers.get("ETag"):
+            self.validators.pop(key, None)
+            self.validators[key] = (resp.headers["ETag"], body)
+            if len(self.validators) > VALIDATORS_KEPT:
+                del self.validators[next(iter(self.validators))]  # the least recently stored
+        return body
 
     def _count_check(self, findings, reported_wrong):
         self.obs.count("checks")

@@ -51,4 +51,4 @@ def _counters(results):
 
 
 def _figure(value, unit):
-    return "n/a" if value is None else f"{value:g}{unit}"
+    return "n/a" if value is None else f"{value:.2g}{unit}"

@@ -66,6 +66,8 @@ class FileUpload(models.Model):
     claim_token = models.UUIDField(null=True, blank=True, help_text="The current claim's token: only it may commit the tasks.")
     claimed_by = models.CharField(max_length=200, blank=True, default="",
                                   help_text="The RQ worker and job holding the claim, for the reconciler to see it is dead.")
+    job_id = models.CharField(max_length=64, blank=True, default="",
+                              help_text="A PDF page's RQ job, for the reconciler to see that it was lost.")
     is_parent_document = models.BooleanField(default=False)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="pages")
     page_number = models.PositiveIntegerField(null=True, blank=True)

@@ -10,6 +10,7 @@ Views call :func:`sync_import`, :func:`start_async_import` and
 :func:`file_uploads_for_listing`; workers run the ``@job`` functions.
 """
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -541,8 +542,8 @@ def _fan_out_pdf(parent, reader, token):
             return
         pages = _create_page_uploads(parent, reader.pages)
         FileUpload.objects.filter(id=parent.id).update(is_parent_document=True, pages_total=len(pages))
-        for group in _split(pages, settings.IMPORT_PDF_PAGE_JOBS):
-            start_job_async_or_sync(process_pdf_pages, [page.id for page in group], queue_name="default")
+        for job_id, group in itertools.groupby(pages, key=lambda page: page.job_id):
+            start_job_async_or_sync(process_pdf_pages, [page.id for page in group], queue_name="default", job_id=job_id)
     race_point("import.pdf_fanned_out", file_upload_id=parent.id, pages=len(pages))
     event("import.pdf_fanned_out", import_id=parent.project_import_id, file_upload_id=parent.id, pages=len(pages))
 
@@ -743,14 +744,20 @@ def _create_file_upload(project, user, upload, stored, project_import=None):
 
 
 def _create_page_uploads(parent, pages):
-    """Store each page of ``parent`` as a one-page PDF and insert its file upload row; return the rows."""
+    """Store each page of ``parent`` as a one-page PDF and insert its file upload row; return the rows.
+
+    Each row records the job that will process it: pages are split into at most
+    ``IMPORT_PDF_PAGE_JOBS`` jobs of neighbouring pages, each with its own job id.
+    """
     stem = os.path.splitext(parent.file_name)[0]
     status = FileUpload.PENDING if fix_enabled("R5") else FileUpload.COMPLETED
+    groups = _split(range(len(pages)), settings.IMPORT_PDF_PAGE_JOBS)
+    job_ids = [job_id for group in groups for job_id in [uuid.uuid4().hex] * len(group)]
     rows = []
     for number, page in enumerate(pages, 1):
         row = FileUpload(project_id=parent.project_id, user_id=parent.user_id, parent=parent, page_number=number,
                          original_name=f"{stem}-page-{number}.pdf", status=status,
-                         project_import_id=parent.project_import_id)
+                         project_import_id=parent.project_import_id, job_id=job_ids[number - 1])
         row.file.save(f"{uuid.uuid4().hex[:8]}-{row.original_name}", ContentFile(single_page_pdf(page)), save=False)
         rows.append(row)
     return FileUpload.objects.bulk_create(rows)
@@ -861,7 +868,7 @@ def reconcile(stuck_after=None, lost_after=None, dead_after=None):
     Fix R8 re-dispatches an import still ``created`` past ``lost_after`` seconds
     whose recorded job Redis no longer holds (lost between commit and enqueue,
     or ended before its claim), recording the new job on the import, and a PDF
-    page never claimed past ``stuck_after``. Fix R10 releases stale claims and
+    page whose job is lost likewise (:func:`_redispatch_pages`). Fix R10 releases stale claims and
     re-dispatches their imports and pages: with fix R12 a claim is stale as
     soon as RQ shows its worker dead (:func:`_claim_is_stale`), and a live
     worker keeps its claim however slow; the ``stuck_after`` timeout is for
@@ -916,15 +923,41 @@ def reconcile(stuck_after=None, lost_after=None, dead_after=None):
                 continue  # claimed since we read it: its job was alive after all
             start_job_async_or_sync(run_import, import_id, queue_name="high", job_id=job_id)
             done["imports"].append(import_id)
-        # Pages record no job to look up: re-dispatching every waiting page after lost_after would flood a busy queue.
-        pages = FileUpload.objects.filter(Q(created_at__lt=stuck_cutoff) | Q(id__in=done["released"]),
-                                          parent__isnull=False, status__in=FileUpload.ACTIVE, claimed_at=None)
-        for page_id in pages.values_list("id", flat=True):
-            start_job_async_or_sync(process_pdf_pages, [page_id], queue_name="default")
-            done["pages"].append(page_id)
+        done["pages"] = _redispatch_pages(stuck_cutoff, lost_cutoff, done["released"], dead_after)
     race_point("import.reconciled", **done)
     event("import.reconciled", **done)
     return done
+
+
+def _redispatch_pages(stuck_cutoff, lost_cutoff, released, dead_after):
+    """Send PDF pages whose job is lost again, one job per lost job; return the pages' ids.
+
+    A page is sent again when its claim was just ``released``, when it is unclaimed
+    past ``lost_cutoff`` and Redis no longer holds its recorded job as live
+    (:func:`live_jobs`: e.g. popped by a worker that was then stopped), or when it
+    is unclaimed past ``stuck_cutoff`` (a page without a recorded job). A page
+    whose job is still queued is left to it: a backlog gets no extra jobs.
+    """
+    pages = list(FileUpload.objects.filter(Q(created_at__lt=lost_cutoff) | Q(id__in=released), parent__isnull=False,
+                                           status__in=FileUpload.ACTIVE, claimed_at=None)
+                 .order_by("job_id", "id").values_list("id", "job_id", "created_at"))
+    live = live_jobs({job_id for page_id, job_id, _ in pages if page_id not in released}, dead_after)
+
+    def is_lost(page_id, job_id, created_at):
+        if page_id in released:
+            return True
+        return job_id not in live if job_id else created_at < stuck_cutoff
+
+    sent = []
+    for _, group in itertools.groupby(pages, key=lambda page: page[1]):
+        lost = [page[0] for page in group if is_lost(*page)]
+        if not lost:
+            continue
+        job_id = uuid.uuid4().hex  # recorded first: the next reconcile looks this job up, not the lost one
+        FileUpload.objects.filter(id__in=lost, status__in=FileUpload.ACTIVE).update(job_id=job_id)
+        start_job_async_or_sync(process_pdf_pages, lost, queue_name="default", job_id=job_id)
+        sent += lost
+    return sent
 
 
 def sweep():

@@ -39,6 +39,7 @@ class StubState:
     late_status: str = "processing"  # …while its file upload shows this status ("completed": the R1 bug)
     in_progress_polls: int = 0      # an async import's first this many polls show "in_progress"
     reset_polls: int = 0            # this many polls of an import's status are dropped unanswered first
+    unavailable_polls: int = 0      # then this many answer 503 with ``retry_after`` (Redis down at the target)
     etags: bool = False             # import status and file-upload list send ETags and answer If-None-Match
     stale_etags: bool = False       # …with one ETag for every answer: a 304 that hides every change
     # An import's n-th attempt (counted per Idempotency-Key; a POST without one is always a first) meets
@@ -126,6 +127,9 @@ class _Handler(BaseHTTPRequestHandler):
             if st.reset_polls:
                 st.reset_polls -= 1
                 return self._reset()
+            if st.unavailable_polls:
+                st.unavailable_polls -= 1
+                return self._send(503, {"detail": "stub: Redis is down"}, {"Retry-After": st.retry_after or "0"})
             state = dict(st.imports[int(parts[4])])
             if st.async_never_completes or st.in_progress_polls:
                 state["status"] = "in_progress"

@@ -161,10 +161,17 @@ def test_a_304_that_hides_a_change_is_caught_as_a_stuck_import():
     assert [name for name, _ in out["anomalies"]] == ["stuck_import"]
 
 
-def test_a_poll_whose_connection_dropped_is_a_failure_and_the_user_polls_on():
+def test_a_poll_whose_connection_dropped_or_that_got_a_503_is_sent_again_and_not_a_failure():
     # geventhttpclient re-sends a GET on a dropped connection up to its pool size + 1 (11) times itself
     out = drive({"env": {"RACELAB_ASYNC_RATIO": "1", "RACELAB_IMPORT_DEADLINE": "5", "RACELAB_WATCH_RATIO": "0"},
-                 "state": {"reset_polls": 12}, "steps": [["file", "csv", 4]]})
+                 "state": {"reset_polls": 12, "unavailable_polls": 2}, "steps": [["file", "csv", 4]]})
     assert out["results"] == [True] and out["anomalies"] == []
-    assert out["http_failures"] and all(failure.startswith("/api/projects/[id]/imports/[id]: polling the import "
-                                                           "answered 0") for failure in out["http_failures"])
+    assert out["http_failures"] == [] and out["counters"]["read_retries"] == 3
+
+
+def test_a_poll_that_never_gets_an_answer_is_a_failure_and_the_user_polls_on():
+    out = drive({"env": {"RACELAB_ASYNC_RATIO": "1", "RACELAB_IMPORT_DEADLINE": "5", "RACELAB_WATCH_RATIO": "0"},
+                 "state": {"unavailable_polls": 5}, "steps": [["file", "csv", 4]]})
+    assert out["results"] == [True] and out["anomalies"] == []
+    assert out["http_failures"] == ["/api/projects/[id]/imports/[id]: polling the import answered 503: "
+                                    '{"detail": "stub: Redis is down"}']

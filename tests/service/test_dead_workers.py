@@ -14,7 +14,7 @@ from label_studio.data_import import services
 from label_studio.data_import.models import FileUpload, ProjectImport
 from label_studio.tasks.models import Task
 from racelab import race_point
-from scenarios.common import RUN_IMPORT, json_upload
+from scenarios.common import RUN_IMPORT, json_upload, pdf_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -102,3 +102,45 @@ def test_a_slow_live_worker_keeps_its_claim(project, user, fast_heartbeats, remo
 
     assert FileUpload.objects.get(id=file_upload_id).status == "completed"
     assert Task.objects.filter(project=project).count() == 5
+
+
+def blocked_in_dequeue(connection):
+    """Return whether a client of the test's Redis database waits there for a job (its BLMOVE or BLPOP is pending):
+    the one rq worker of the test."""
+    db = str(connection.connection_pool.connection_kwargs.get("db", 0))
+    return any(str(client.get("db")) == db and client.get("cmd") in ("blmove", "blpop")
+               for client in connection.client_list())
+
+
+def test_a_pdf_page_job_that_a_stopped_worker_took_is_sent_again_and_only_that_one(
+        project, user, fast_heartbeats, rq_worker_process, eventually):
+    """Redis hands the next job to a worker blocked in its dequeue even when that worker is stopped: the job
+    leaves the queue and waits, unseen, in the stopped process. Found by `make load-faults` (pause-worker)."""
+    import django_rq
+
+    stopped = rq_worker_process(1, queues=["default"], worker_class="simple").processes[0]
+    connection = django_rq.get_queue("default").connection
+    eventually(lambda: blocked_in_dequeue(connection), 30, "the worker to wait for a job")
+    os.kill(stopped.pid, signal.SIGSTOP)
+    try:
+        project_import = services.start_async_import(project, user, [services.Upload("doc.pdf", pdf_bytes(8))])
+        django_rq.get_queue("high").empty()  # the test runs the import's own job, so that only page jobs queue
+        services.run_import(project_import.id)
+        pages = list(FileUpload.objects.filter(parent__isnull=False, project=project).order_by("id"))
+        jobs = sorted({page.job_id for page in pages}, key=lambda job_id: min(p.id for p in pages if p.job_id == job_id))
+        eventually(lambda: django_rq.get_queue("default").count == len(jobs) - 1, 15,
+                   "the stopped worker to take the first page job")
+
+        sent = services.reconcile(lost_after=0)["pages"]
+        assert sent == [page.id for page in pages if page.job_id == jobs[0]], "only the taken job's pages are lost"
+        assert services.reconcile(lost_after=0)["pages"] == [], "a page job sent again is live: not sent twice"
+        rq_worker_process(1, worker_class="simple")
+        eventually(lambda: ProjectImport.objects.get(id=project_import.id).status in ProjectImport.FINAL, 30,
+                   "the PDF import to finish without the stopped worker")
+    finally:
+        os.kill(stopped.pid, signal.SIGCONT)
+    stale = django_rq.get_queue("default").fetch_job(jobs[0])
+    eventually(lambda: stale.get_status(refresh=True) == "finished", 30, "the resumed worker to run its stale job")
+
+    assert ProjectImport.objects.get(id=project_import.id).status == "completed"
+    assert Task.objects.filter(project=project).count() == 8, "a page was imported twice or not at all"
