@@ -20,7 +20,7 @@ from locust import FastHttpUser, between, events
 
 from racelab.locustfiles import _checks as checks
 from racelab.locustfiles._observations import DISPLAY_METRIC, install, observations, record_anomaly, record_display
-from racelab.locustfiles._project import HTTP_TIMEOUT, body_start, open_ledger, probe_target
+from racelab.locustfiles._project import HTTP_TIMEOUT, body_start, json_body, open_ledger, probe_target
 from racelab.locustfiles._retry import (IDEMPOTENCY_HEADER, MAX_ATTEMPTS, RETRYABLE_STATUSES, fault_name,
                                         new_idempotency_key, next_wait)
 from racelab.locustfiles._settings import MISSING_TOKEN, add_arguments, load_settings, require_token
@@ -192,13 +192,8 @@ class ImportUser(FastHttpUser):
         if resp.status_code == 0:
             resp.failure(f"import of {batch.label} got no answer{tries}: {getattr(resp, 'error', None)!r}")
             return None
-        if resp.status_code not in (200, 201):
-            resp.failure(f"import of {batch.label} answered {resp.status_code}{tries}: {body_start(resp)}")
-            return None
-        try:
-            body = resp.json()
-        except ValueError:
-            resp.failure(f"import of {batch.label} answered non-JSON: {body_start(resp)}")
+        body = json_body(resp, (200, 201), f"import of {batch.label}{tries} ")
+        if body is None:
             return None
         resp.success()
         return body if isinstance(body, dict) else {}
@@ -380,13 +375,8 @@ class ImportUser(FastHttpUser):
             resp.success()
             self.obs.count("not_modified")
             return last
-        if resp.status_code != 200:
-            resp.failure(f"{what}answered {resp.status_code}: {body_start(resp)}")
-            return None
-        try:
-            body = resp.json()
-        except ValueError:
-            resp.failure(f"answered non-JSON: {body_start(resp)}")
+        body = json_body(resp, (200,), what)
+        if body is None:
             return None
         if resp.headers.get("ETag"):
             self.validators.pop(key, None)

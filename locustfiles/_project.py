@@ -80,3 +80,16 @@ class Ledger:
 def body_start(resp):
     """Return the start of ``resp``'s body for a failure message ("" when the connection dropped before one)."""
     return (resp.text or "")[:200]
+
+
+def json_body(resp, ok, what=""):
+    """Return ``resp``'s JSON when its status is one of ``ok``; else record the failure, its text led by ``what``,
+    and return ``None``."""
+    if resp.status_code not in ok:
+        resp.failure(f"{what}answered {resp.status_code}: {body_start(resp)}")
+        return None
+    try:
+        return resp.json()
+    except ValueError:
+        resp.failure(f"{what}answered non-JSON: {body_start(resp)}")
+        return None
