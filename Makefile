@@ -38,7 +38,8 @@ load: $(STAMP)
 
 ## make load-nemesis: a short load run with faults (PostgreSQL paused, Redis paused, a gunicorn worker
 ## killed, one every 10 s for 3 s), judged on anomalies, counts, stuck files and the completeness check.
-## Only the fault kinds the app recovers from today; NEMESIS=kill-worker,... to try others.
+## The kinds the app recovers from within the 7 s between two faults; `make load-faults` runs every kind,
+## one at a time. NEMESIS=kill-worker,... to try others on this schedule.
 NEMESIS ?= pause-postgres,pause-redis,kill-web
 load-nemesis: $(STAMP)
 	$(BIN)/racelab load --scenario all --users $${USERS:-5} --run-time $${RUN_TIME:-40s} --think-time 0.5-2 \
