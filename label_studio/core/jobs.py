@@ -93,9 +93,24 @@ def live_jobs(job_ids, dead_after=None):
     in no queue (:func:`_in_queue`). Without Redis, or with
     Redis unreachable, nothing is known to be live: the empty set.
     """
+    return _look_up(job_ids, dead_after)[0]
+
+
+def abandoned_jobs(job_ids, dead_after=None):
+    """Return the ids among ``job_ids`` of jobs Redis holds as queued or started that will not run on.
+
+    A started job whose worker is dead, or a queued one in no queue (see
+    :func:`live_jobs`). A job that ended, or that Redis does not know, is not
+    abandoned; nothing is when Redis cannot be asked.
+    """
+    return _look_up(job_ids, dead_after)[1]
+
+
+def _look_up(job_ids, dead_after):
+    """Return ``(live job ids, abandoned job ids)``; see :func:`live_jobs` and :func:`abandoned_jobs`."""
     job_ids = [job_id for job_id in job_ids if job_id]
     if not job_ids or not redis_configured():
-        return set()
+        return set(), set()
     from redis.exceptions import RedisError
 
     rq_queue = queue("high")  # every queue shares one Redis (RQ_QUEUES), and job hashes are global to it
@@ -103,19 +118,20 @@ def live_jobs(job_ids, dead_after=None):
         found = rq_queue.job_class.fetch_many(job_ids, connection=rq_queue.connection)
     except RedisError as exc:
         event("job.lookup_failed", level=logging.WARNING, jobs=len(job_ids), error=repr(exc))
-        return set()
+        return set(), set()
     dead_after = settings.IMPORT_WORKER_DEAD_AFTER_SECONDS if dead_after is None else dead_after
-    live = set()
+    live, abandoned = set(), set()
     for job in filter(None, found):
         status = job.get_status(refresh=False)
         if status is None or status in ENDED_STATUSES:
             continue
         if status == "started" and job.worker_name and holder_alive(f"{job.worker_name} {job.id}", dead_after) is False:
-            continue
-        if status == "queued" and not _in_queue(rq_queue.connection, job):
-            continue
-        live.add(job.id)
-    return live
+            abandoned.add(job.id)
+        elif status == "queued" and not _in_queue(rq_queue.connection, job):
+            abandoned.add(job.id)
+        else:
+            live.add(job.id)
+    return live, abandoned
 
 
 def _in_queue(connection, job):

@@ -29,8 +29,8 @@ from django.utils import timezone
 from label_studio.core.events import event
 from label_studio.core.fixes import fix_enabled
 from label_studio.core.jobs import (
-    QueueUnreachable, current_holder, holder_alive, job, live_jobs, live_workers, redis_configured, require_queue,
-    start_job_async_or_sync,
+    QueueUnreachable, abandoned_jobs, current_holder, holder_alive, job, live_jobs, live_workers, redis_configured,
+    require_queue, start_job_async_or_sync,
 )
 from racelab import race_point
 from label_studio.data_import.models import FileUpload, ImportRequest, ProjectImport
@@ -407,8 +407,9 @@ def run_import(import_id):
     try:
         if project_import.tasks and not project_import.task_count:
             with transaction.atomic():
-                _create_tasks(project_import.project, None, project_import.tasks)
-                _count_on_import(import_id, project_import.tasks)
+                if _fence_body(import_id, project_import.attempts):
+                    _create_tasks(project_import.project, None, project_import.tasks)
+                    _count_on_import(import_id, project_import.tasks)
         file_uploads = FileUpload.objects.filter(project_import_id=import_id, parent=None).select_related("project")
         errors = []
         for file_upload in file_uploads.order_by("id"):
@@ -469,6 +470,22 @@ def _fence(tokens):
         else:
             event("import.claim_taken_over", level=logging.WARNING, file_upload_id=file_upload_id)
     return held
+
+
+def _fence_body(import_id, attempt):
+    """Return whether this job may commit the import's JSON-body tasks: still its ``attempt`` and none committed.
+
+    The body's :func:`_fence`: each claim of the import counts an attempt, so a
+    job whose worker was taken for dead and whose import was claimed again
+    commits nothing when it resumes. The UPDATE holds the import's row until
+    the commit. Fix R12 off: always True.
+    """
+    if not fix_enabled("R12"):
+        return True
+    if ProjectImport.objects.filter(id=import_id, attempts=attempt, task_count=0).update(updated_at=timezone.now()):
+        return True
+    event("import.claim_taken_over", level=logging.WARNING, import_id=import_id)
+    return False
 
 
 def _process_file_upload(file_upload):
@@ -904,6 +921,9 @@ def reconcile(stuck_after=None, lost_after=None, dead_after=None):
                 done["released"].append(fu.id)
                 if fu.parent_id is None:
                     released_imports.add(fu.project_import_id)
+        if fix_enabled("R12"):  # a job whose worker died between two files, or in a JSON body, holds no file claim
+            running = dict(ProjectImport.objects.filter(status=ProjectImport.IN_PROGRESS).values_list("job_id", "id"))
+            released_imports.update(running[job_id] for job_id in abandoned_jobs(running, dead_after))
         stalled = ProjectImport.objects.filter(Q(updated_at__lt=stuck_cutoff) | Q(id__in=released_imports),
                                                status=ProjectImport.IN_PROGRESS)
         restarted = list(stalled.values_list("id", flat=True))

@@ -144,3 +144,63 @@ def test_a_pdf_page_job_that_a_stopped_worker_took_is_sent_again_and_only_that_o
 
     assert ProjectImport.objects.get(id=project_import.id).status == "completed"
     assert Task.objects.filter(project=project).count() == 8, "a page was imported twice or not at all"
+
+
+BODY_HELD = "import.job_claimed"  # a JSON-body import: after the job's claim of the import, before its transaction
+
+
+def start_held_body_import(project, user, remote_sync_points, rq_worker_process, eventually, until):
+    """Start a 5-task JSON-body import on one simple worker process held at BODY_HELD until ``until``."""
+    remote_sync_points.order((until, BODY_HELD))
+    worker = rq_worker_process(1, worker_class="simple").processes[0]
+    body = [{"data": {"text": f"body task {n}"}} for n in range(5)]
+    project_import = services.start_async_import(project, user, [], body)
+    eventually(lambda: any(wait.point == BODY_HELD for wait in remote_sync_points.waiting()), 30,
+               "the worker to claim the import and wait before its transaction")
+    return project_import, worker
+
+
+def restarted_within(seconds, import_id):
+    """Run the reconciler until it sends ``import_id`` again; return the seconds it took, or fail after ``seconds``."""
+    began = time.monotonic()
+    while time.monotonic() - began < seconds:
+        if import_id in services.reconcile()["imports"]:
+            return time.monotonic() - began
+        time.sleep(0.2)  # sleep-ok: the reconciler's sweeps, bounded by the deadline
+    pytest.fail(f"The reconciler did not send import {import_id} again within {seconds} s of its worker's death "
+                f"(heartbeat dead after {DEAD_AFTER} s): a JSON-body import holds no file claim to release.")
+
+
+def test_a_json_body_import_whose_worker_was_killed_is_sent_again_within_seconds(
+        project, user, fast_heartbeats, remote_sync_points, rq_worker_process, eventually):
+    project_import, worker = start_held_body_import(project, user, remote_sync_points, rq_worker_process, eventually,
+                                                    "test.body_worker_killed")
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(10)
+    race_point("test.body_worker_killed")
+    rq_worker_process(1, worker_class="simple")
+
+    restarted_within(DEAD_AFTER + 5, project_import.id)
+    eventually(lambda: ProjectImport.objects.get(id=project_import.id).status in ProjectImport.FINAL, 15,
+               "the re-sent import to finish")
+    assert ProjectImport.objects.get(id=project_import.id).status == "completed"
+    assert Task.objects.filter(project=project).count() == 5
+
+
+def test_a_stopped_json_body_job_that_resumes_after_its_import_was_sent_again_commits_nothing(
+        project, user, fast_heartbeats, remote_sync_points, rq_worker_process, eventually):
+    project_import, stopped = start_held_body_import(project, user, remote_sync_points, rq_worker_process,
+                                                     eventually, "test.body_worker_stopped")
+    os.kill(stopped.pid, signal.SIGSTOP)
+    try:
+        race_point("test.body_worker_stopped")
+        restarted_within(DEAD_AFTER + 5, project_import.id)
+        rq_worker_process(1, worker_class="simple")
+        eventually(lambda: ProjectImport.objects.get(id=project_import.id).status in ProjectImport.FINAL, 15,
+                   "the re-sent import to finish")
+    finally:
+        os.kill(stopped.pid, signal.SIGCONT)
+    eventually(lambda: remote_sync_points.passed(("job.end", {"job": RUN_IMPORT})) == 2, 15,
+               "the resumed worker's run_import to end")
+    assert Task.objects.filter(project=project).count() == 5, "the resumed worker committed the body a second time"
+    assert ProjectImport.objects.get(id=project_import.id).task_count == 5
