@@ -889,7 +889,9 @@ def reconcile(stuck_after=None, lost_after=None, dead_after=None):
     re-dispatches their imports and pages: with fix R12 a claim is stale as
     soon as RQ shows its worker dead (:func:`_claim_is_stale`), and a live
     worker keeps its claim however slow; the ``stuck_after`` timeout is for
-    claims RQ cannot tell about. An
+    claims RQ cannot tell about. Fix R12 also re-dispatches an ``in_progress``
+    import whose job RQ shows abandoned (:func:`jobs.abandoned_jobs`): a JSON
+    body, or a job between two files, holds no file claim to release. An
     import whose job is still queued or running is left to it, under
     ``waiting``: a backlog gets no extra jobs. The jobs' claims make a
     re-dispatch of a live job harmless all the same.
@@ -922,8 +924,10 @@ def reconcile(stuck_after=None, lost_after=None, dead_after=None):
                 if fu.parent_id is None:
                     released_imports.add(fu.project_import_id)
         if fix_enabled("R12"):  # a job whose worker died between two files, or in a JSON body, holds no file claim
+            # Judged by the app's own dead-after, not by `dead_after`: a caller that takes every claim for stale
+            # (R12's scenario) must not also send every running import again on each sweep.
             running = dict(ProjectImport.objects.filter(status=ProjectImport.IN_PROGRESS).values_list("job_id", "id"))
-            released_imports.update(running[job_id] for job_id in abandoned_jobs(running, dead_after))
+            released_imports.update(running[job_id] for job_id in abandoned_jobs(running))
         stalled = ProjectImport.objects.filter(Q(updated_at__lt=stuck_cutoff) | Q(id__in=released_imports),
                                                status=ProjectImport.IN_PROGRESS)
         restarted = list(stalled.values_list("id", flat=True))
