@@ -48,13 +48,15 @@ load-nemesis: $(STAMP)
 ## make load-faults: each fault once, mid-run, under 20 users (93 % async imports, 1000-task batches, PDFs),
 ## each judged on completeness and on recovery within 30 s of its end (reports/latest/faults/KIND).
 ## The app's default 600 s stuck timeout, so that no recovery can lean on it; but a paused worker is held
-## 135 s, past a stuck timeout of 60 s. About 13 minutes; FAULTS=... for fewer.
+## 135 s, past a stuck timeout of 60 s, while batch users import 20,000 tasks at a time. About 13 minutes;
+## FAULTS=... for fewer.
 FAULTS ?= kill-worker kill-workers kill-redis pause-redis pause-postgres kill-web pause-worker
 load-faults: $(STAMP)
 	@failed=""; for fault in $(FAULTS); do \
-		case $$fault in pause-worker) every=155 hold=135 run=180s stuck=60;; pause-redis) every=40 hold=5 run=60s stuck=600;; \
-			pause-postgres) every=40 hold=3 run=60s stuck=600;; *) every=40 hold=1 run=60s stuck=600;; esac; \
-		RACELAB_ASYNC_RATIO=0.93 $(BIN)/racelab load --scenario all --users 20 --run-time $$run \
+		batch=1000; case $$fault in pause-worker) every=155 hold=135 run=180s stuck=60 batch=20000;; \
+			pause-redis) every=40 hold=5 run=60s stuck=600;; pause-postgres) every=40 hold=3 run=60s stuck=600;; \
+			*) every=40 hold=1 run=60s stuck=600;; esac; \
+		RACELAB_ASYNC_RATIO=0.93 RACELAB_BATCH_SIZE=$$batch $(BIN)/racelab load --scenario all --users 20 --run-time $$run \
 			--nemesis $$fault --nemesis-every $$every --nemesis-for $$hold --stuck-timeout $$stuck \
 			--out reports/latest/faults/$$fault || failed="$$failed $$fault"; \
 	done; $(BIN)/python -m racelab.reports --campaign reports/latest/faults; \

@@ -25,6 +25,7 @@ OPTIONS = (
      "Share of imports a second reader watches while they run, 0..1 (1 to hunt races with few users)."),
     ("--think-time", "RACELAB_THINK_TIME", "",
      "Seconds each user pauses between imports, as MIN-MAX or N (default: each scenario's own pace)."),
+    ("--batch-size", "RACELAB_BATCH_SIZE", 1000, "Tasks in each import of the batch scenario."),
 )
 
 
@@ -37,6 +38,7 @@ class Settings:
     async_ratio: float | None
     watch_ratio: float
     think_time: tuple[float, float] | None = None
+    batch_size: int = 1000
 
 
 def add_arguments(parser):
@@ -65,6 +67,7 @@ def load_settings(environment=None):
         async_ratio=None if ratio in (None, "") else _ratio(ratio, "--async-ratio / RACELAB_ASYNC_RATIO"),
         watch_ratio=_ratio(values["watch_ratio"], "--watch-ratio / RACELAB_WATCH_RATIO"),
         think_time=think_time(values["think_time"]),
+        batch_size=_count(values["batch_size"], "--batch-size / RACELAB_BATCH_SIZE"),
     )
 
 
@@ -95,3 +98,13 @@ def _ratio(value, where):
     if not 0.0 <= ratio <= 1.0:
         raise ValueError(f"{where} must be between 0 and 1, got {value!r}")
     return ratio
+
+
+def _count(value, where):
+    try:
+        count = int(value)
+    except ValueError:
+        raise ValueError(f"{where} {value!r} is not a whole number of tasks; write e.g. 1000") from None
+    if count < 1:
+        raise ValueError(f"{where} must be at least 1, got {value!r}")
+    return count

@@ -130,6 +130,13 @@ def test_mixed_and_batch_tasks_run_clean_on_a_correct_target():
     assert out["displays"] == ["time_to_display:batch1000"] and out["project_totals"] == [1000]
 
 
+def test_batch_size_sets_the_batch_scenario_s_imports_and_their_metric():
+    out = drive({"user": "batch.BatchUser", "env": {"RACELAB_BATCH_SIZE": "20"},
+                 "steps": [["task", "json_file"], ["task", "json_body"]]})
+    assert out["displays"] == ["time_to_display:batch20"] * 2 and out["project_totals"] == [40]
+    assert out["anomalies"] == [] and out["http_failures"] == []
+
+
 def test_missing_token_says_where_to_set_it():
     out = drive({"unset": ["RACELAB_TOKEN"]})
     assert "RACELAB_TOKEN" in out["start_error"] and "--racelab-token" in out["start_error"]
