@@ -68,14 +68,17 @@ def live_workers(queue_name):
     """Return how many RQ workers listening on ``queue_name`` are alive (their heartbeat key not expired).
 
     RQ's worker registry keeps a killed worker's name until someone cleans it;
-    ``Worker.all`` drops the names whose worker hash has expired. Without Redis
+    a name whose worker hash has expired is not counted (as ``Worker.all`` drops it). Without Redis
     the job runs inline, so there is always one.
     """
     if not redis_configured():
         return 1
     from rq import Worker
 
-    return len(Worker.all(queue=queue(queue_name)))
+    rq_queue = queue(queue_name)
+    keys = Worker.all_keys(queue=rq_queue)
+    # One EXISTS over the names: Worker.all reads and builds every worker to the same end, a round trip each.
+    return rq_queue.connection.exists(*keys) if keys else 0
 
 
 #: RQ job statuses of a job that will not run again; any other status Redis holds will run, or is running.

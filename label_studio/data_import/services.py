@@ -208,6 +208,7 @@ def start_async_import(project, user, uploads, body_tasks=None):
     try:
         with transaction.atomic():
             project_import = ProjectImport.objects.create(project=project, user=user, tasks=body_tasks)
+            project_import.queue_name = queue_name  # for async_response: not a column, Redis has it with the job
             file_uploads = [_create_file_upload(project, user, upload, stored, project_import) for upload in uploads]
             project_import.file_upload_ids = [fu.id for fu in file_uploads]
             project_import.job_id = start_job_async_or_sync(
@@ -300,9 +301,14 @@ def async_response(project_import):
 
 
 def import_queue_of(project_import):
-    """Return the queue the job of ``project_import`` was sent to (the ``high`` queue when unknown)."""
+    """Return the queue the job of ``project_import`` was sent to (the ``high`` queue when unknown).
+
+    The request that made it noted it on the instance (``queue_name``); a replayed import is looked up in Redis.
+    """
     from label_studio.core import jobs
 
+    if getattr(project_import, "queue_name", None):
+        return project_import.queue_name
     if project_import.job_id and redis_configured():
         for name in ("high", "default"):
             if jobs.queue(name).fetch_job(project_import.job_id) is not None:
@@ -852,13 +858,16 @@ def _delete_stored(names):
 # --- reading ------------------------------------------------------------------------------------
 
 
-def file_uploads_for_listing(project, ids=None):
+def file_uploads_for_listing(project, ids=None, owner=None):
     """Return the project's file uploads with ``task_count``, counted in the query (fix R6).
 
-    With fix R6 off the count is cached per file upload on first read and never
-    refreshed — the "0 tasks" bug.
+    ``project`` is a Project or its id; with ``owner`` (a user), none unless
+    they own it, in the same query. With fix R6 off the count is cached per
+    file upload on first read and never refreshed — the "0 tasks" bug.
     """
     uploads = FileUpload.objects.filter(project=project).order_by("id")
+    if owner is not None:
+        uploads = uploads.filter(project__created_by=owner)  # as Project.for_user
     if ids is not None:
         uploads = uploads.filter(Q(id__in=ids) | Q(parent_id__in=ids))
     if fix_enabled("R6"):
