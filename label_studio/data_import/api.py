@@ -111,7 +111,7 @@ def polled_import(request, pk, import_pk):
     Read once per request: the ETag and the response are made from the same rows.
     """
     if not hasattr(request, "polled_import"):
-        owned = ProjectImport.objects.filter(project__in=Project.objects.for_user(request.user)).defer("tasks")
+        owned = ProjectImport.objects.filter(project__created_by=request.user).defer("tasks")  # as Project.for_user
         project_import = get_object_or_404(owned, project_id=pk, pk=import_pk)
         request.polled_import = project_import, import_files(project_import.id)
     return request.polled_import
@@ -124,14 +124,17 @@ def listed_file_uploads(request, pk):
     400 when ``ids`` is not a list of ids.
     """
     if not hasattr(request, "listed_file_uploads"):
-        project = user_project(request, pk)
         ids = request.query_params.get("ids")
         if ids is not None:
             try:
                 ids = [int(part) for part in ids.strip("[] ").split(",") if part.strip()]
             except ValueError:
+                user_project(request, pk)  # a project the user does not own is a 404 first
                 raise ValidationError({"detail": f"ids={ids!r} is not a list of ids; use ids=[1,2,3]."})
-        request.listed_file_uploads = services.file_uploads_for_listing(project, ids)
+        listed = services.file_uploads_for_listing(pk, ids, owner=request.user)
+        if not listed:  # no rows also when the project is not the user's: that is a 404
+            user_project(request, pk)
+        request.listed_file_uploads = listed
     return request.listed_file_uploads
 
 

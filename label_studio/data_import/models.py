@@ -9,12 +9,12 @@ records one async import: ``created → in_progress → completed | failed``, an
 ``failed`` when any of its files failed, its other files' tasks committed.
 ``ImportRequest`` remembers an import request sent with an ``Idempotency-Key``.
 """
+import functools
 import os
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Count, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models.expressions import RawSQL
 
 
 # Truncate rather than refuse: upstream imports any name a browser sends, and users see original_name, not this.
@@ -30,22 +30,27 @@ def upload_path(instance, filename):
 
 class FileUploadQuerySet(models.QuerySet):
     def with_task_count(self):
-        """Annotate ``task_count`` in the query: own tasks, plus the pages' tasks for a PDF parent."""
-        from label_studio.tasks.models import Task
+        """Annotate ``task_count`` in the query: own tasks, plus the pages' tasks for a PDF parent.
 
-        page_tasks = (
-            Task.objects.filter(file_upload__parent=OuterRef("pk"))
-            .order_by()
-            .values("file_upload__parent")
-            .annotate(n=Count("id"))
-            .values("n")
-        )
-        own_tasks = (
-            Task.objects.filter(file_upload=OuterRef("pk")).order_by().values("file_upload").annotate(n=Count("id")).values("n")
-        )
-        return self.annotate(
-            task_count=Coalesce(Subquery(own_tasks), Value(0)) + Coalesce(Subquery(page_tasks), Value(0))
-        )
+        For a listing of file uploads, not a subquery of another query: the count
+        names the file-upload table itself.
+        """
+        # Raw SQL: the ORM spent 3 ms compiling the two counting subqueries, on every poll of a status or a list.
+        return self.annotate(task_count=RawSQL(_task_count_sql(), (), output_field=models.IntegerField()))
+
+
+@functools.cache
+def _task_count_sql():
+    from django.db import connection
+
+    from label_studio.tasks.models import Task
+
+    name = connection.ops.quote_name
+    uploads, tasks = name(FileUpload._meta.db_table), name(Task._meta.db_table)
+    file_upload, parent = name(Task._meta.get_field("file_upload").column), name(FileUpload._meta.get_field("parent").column)
+    return (f"(SELECT COUNT(*) FROM {tasks} WHERE {tasks}.{file_upload} = {uploads}.{name('id')})"
+            f" + (SELECT COUNT(*) FROM {tasks} INNER JOIN {uploads} page ON {tasks}.{file_upload} = page.{name('id')}"
+            f" WHERE page.{parent} = {uploads}.{name('id')})")
 
 
 class FileUpload(models.Model):
