@@ -22,7 +22,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
@@ -815,12 +815,25 @@ def _insert_tasks(project, tasks):
 def _allocate_inner_ids(project_id, count):
     """Return ``count`` unused inner ids of the project (fix R11: under the project's row lock)."""
     if fix_enabled("R11"):
-        start = Project.objects.select_for_update().values_list("next_inner_id", flat=True).get(id=project_id)
-        Project.objects.filter(id=project_id).update(next_inner_id=F("next_inner_id") + count)
+        start = _advance_next_inner_id(project_id, count) - count
     else:
         start = (Task.objects.filter(project_id=project_id).aggregate(top=Max("inner_id"))["top"] or 0) + 1
         race_point("import.inner_ids_read", project_id=project_id, start=start)
     return range(start, start + count)
+
+
+def _advance_next_inner_id(project_id, count):
+    """Add ``count`` to the project's ``next_inner_id`` and return the new value; the row stays locked until commit.
+
+    One ``UPDATE … RETURNING`` (PostgreSQL, SQLite 3.35+): Django's ``update()`` returns no value, and
+    a locking read before it was a second round trip in every import.
+    """
+    connection = connections[router.db_for_write(Project)]
+    table, column = connection.ops.quote_name(Project._meta.db_table), connection.ops.quote_name("next_inner_id")
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET {column} = {column} + %s WHERE {connection.ops.quote_name('id')} = %s "
+                       f"RETURNING {column}", [count, project_id])
+        return cursor.fetchone()[0]
 
 
 def _mark_completed(*file_uploads):
