@@ -108,10 +108,11 @@ def measure(step, results, name, profiler=None, profiled=None):
     pg = (thread_cpu_ns(backend) - pg_before) if backend else 0
     redis = thread_cpu_ns(redis_pid) - redis_before
     results.setdefault(name, []).append((wall / 1e6, cpu / 1e6, pg / 1e6, redis / 1e6, len(queries)))
+    results.setdefault("_sql", {})[name] = [query["sql"] for query in queries.captured_queries]
     return result
 
 
-def run(rounds, direct_jobs, profiled):
+def run(rounds, direct_jobs, profiled, shown=None):
     import django
 
     django.setup()
@@ -153,12 +154,15 @@ def run(rounds, direct_jobs, profiled):
         m(lambda: steps.import_file(*json_file, use_async=False), "sync1000_file")
         m(lambda: steps.import_body(body), "sync1000_body")
     del results["_redis_pid"]
+    statements = results.pop("_sql")
     print(f"median of {rounds} rounds ({POLLS} reads a round for polls); jobs {'direct' if direct_jobs else 'rq burst'}")
     print(f"{'phase':<20}{'wall ms':>10}{'app cpu':>10}{'pg cpu':>10}{'redis cpu':>10}{'total cpu':>10}{'queries':>9}")
     for name, samples in results.items():
         wall, cpu, pg, redis, queries = (statistics.median(column) for column in zip(*samples))
         total = statistics.median(c + p + r for _, c, p, r, _ in samples)
         print(f"{name:<20}{wall:>10.2f}{cpu:>10.2f}{pg:>10.2f}{redis:>10.2f}{total:>10.2f}{queries:>9.0f}")
+    if shown:
+        print(f"\nThe queries of the last {shown}:", *(sql[:200] for sql in statements[shown]), sep="\n  ")
     if profiler is not None:
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out).strip_dirs()
@@ -174,6 +178,7 @@ def main():
     parser.add_argument("--rq-jobs", action="store_true",
                         help="run each job by a burst-mode RQ SimpleWorker (its start and stop included), not directly")
     parser.add_argument("--profile", metavar="PHASE", help="cProfile this phase, e.g. small_request, batch1000_job")
+    parser.add_argument("--queries", metavar="PHASE", help="print the SQL of this phase's last run")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "label_studio.core.settings")
     os.environ.setdefault("RACELAB_LOG_LEVEL", "WARNING")  # no event line per import
@@ -189,7 +194,7 @@ def main():
             os.environ["DATABASE_URL"] = stack.enter_context(start_postgres()).url
         else:
             os.environ["DATABASE_URL"] = f"sqlite:///{home}/bench.sqlite3"
-        run(args.rounds, not args.rq_jobs, args.profile)
+        run(args.rounds, not args.rq_jobs, args.profile, args.queries)
 
 
 if __name__ == "__main__":
