@@ -20,6 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 HEARTBEAT, DEAD_AFTER = 0.5, 3  # seconds: workers started below take them from the test's settings
 HELD = "import.file_upload_parsed"  # after the claim, before the unit's transaction
+BODY_HELD = "import.job_claimed"  # a JSON-body import: after the job's claim of the import, before its transaction
 
 
 @pytest.fixture
@@ -27,25 +28,36 @@ def fast_heartbeats(settings):
     settings.WORKER_HEARTBEAT_SECONDS, settings.IMPORT_WORKER_DEAD_AFTER_SECONDS = HEARTBEAT, DEAD_AFTER
 
 
-def start_held_import(project, user, remote_sync_points, rq_worker_process, eventually, until):
-    """Start a 5-task import on one simple worker process held at HELD until the point ``until``; return both."""
-    remote_sync_points.order((until, HELD))
+def start_held_import(project, user, remote_sync_points, rq_worker_process, eventually, until, body=False):
+    """Start a 5-task import on one simple worker process held until the point ``until``; return both.
+
+    A file import is held at HELD, after its file's claim; a JSON-``body`` import at BODY_HELD.
+    """
+    held = BODY_HELD if body else HELD
+    remote_sync_points.order((until, held))
     worker = rq_worker_process(1, worker_class="simple").processes[0]
-    project_import = services.start_async_import(project, user, [json_upload("a.json", 5)])
-    eventually(lambda: any(wait.point == HELD for wait in remote_sync_points.waiting()), 30,
-               "the worker to claim the file and wait before its commit")
+    if body:
+        project_import = services.start_async_import(project, user, [], [{"data": {"text": f"body task {n}"}}
+                                                                         for n in range(5)])
+    else:
+        project_import = services.start_async_import(project, user, [json_upload("a.json", 5)])
+    eventually(lambda: any(wait.point == held for wait in remote_sync_points.waiting()), 30,
+               f"the worker to claim the import and wait at {held}")
     return project_import, worker
 
 
-def released_within(seconds, file_upload_id):
-    """Run the reconciler until it releases ``file_upload_id``; return the seconds it took, or fail after ``seconds``."""
+def reconciled_within(seconds, done, unit_id):
+    """Run the reconciler until ``unit_id`` is in its ``done`` list; return the seconds it took, or fail after ``seconds``.
+
+    ``released`` lists file uploads whose claim was released, ``imports`` the imports sent again.
+    """
     began = time.monotonic()
     while time.monotonic() - began < seconds:
-        if file_upload_id in services.reconcile()["released"]:
+        if unit_id in services.reconcile()[done]:
             return time.monotonic() - began
-        time.sleep(0.2)  # sleep-ok: the reconciler's sweeps, bounded by the deadline (rq cron's would be a minute)
-    pytest.fail(f"The reconciler did not release file upload {file_upload_id}'s claim within {seconds} s of its "
-                f"worker's death (heartbeat dead after {DEAD_AFTER} s); the stuck timeout is not the way.")
+        time.sleep(0.2)  # sleep-ok: the reconciler's sweeps, bounded by the deadline (rq cron's would be 5 s)
+    pytest.fail(f"The reconciler did not put {unit_id} in its {done!r} within {seconds} s of its worker's death "
+                f"(heartbeat dead after {DEAD_AFTER} s); the stuck timeout is not the way.")
 
 
 def test_a_killed_worker_s_claim_is_released_and_re_run_within_seconds(
@@ -57,7 +69,7 @@ def test_a_killed_worker_s_claim_is_released_and_re_run_within_seconds(
     race_point("test.worker_killed")  # a worker started now passes HELD at once
     rq_worker_process(1, worker_class="simple")
 
-    took = released_within(DEAD_AFTER + 5, project_import.file_upload_ids[0])
+    took = reconciled_within(DEAD_AFTER + 5, "released", project_import.file_upload_ids[0])
     eventually(lambda: ProjectImport.objects.get(id=project_import.id).status in ProjectImport.FINAL, 15,
                "the re-dispatched import to finish")
 
@@ -73,7 +85,7 @@ def test_a_stopped_worker_that_resumes_after_its_claim_was_re_run_commits_nothin
     os.kill(stopped.pid, signal.SIGSTOP)
     try:
         race_point("test.worker_stopped")  # frees HELD: for the next worker now, for this one once it resumes
-        released_within(DEAD_AFTER + 5, project_import.file_upload_ids[0])
+        reconciled_within(DEAD_AFTER + 5, "released", project_import.file_upload_ids[0])
         rq_worker_process(1, worker_class="simple")
         eventually(lambda: ProjectImport.objects.get(id=project_import.id).status in ProjectImport.FINAL, 15,
                    "the re-run of the import to finish")
@@ -146,41 +158,16 @@ def test_a_pdf_page_job_that_a_stopped_worker_took_is_sent_again_and_only_that_o
     assert Task.objects.filter(project=project).count() == 8, "a page was imported twice or not at all"
 
 
-BODY_HELD = "import.job_claimed"  # a JSON-body import: after the job's claim of the import, before its transaction
-
-
-def start_held_body_import(project, user, remote_sync_points, rq_worker_process, eventually, until):
-    """Start a 5-task JSON-body import on one simple worker process held at BODY_HELD until ``until``."""
-    remote_sync_points.order((until, BODY_HELD))
-    worker = rq_worker_process(1, worker_class="simple").processes[0]
-    body = [{"data": {"text": f"body task {n}"}} for n in range(5)]
-    project_import = services.start_async_import(project, user, [], body)
-    eventually(lambda: any(wait.point == BODY_HELD for wait in remote_sync_points.waiting()), 30,
-               "the worker to claim the import and wait before its transaction")
-    return project_import, worker
-
-
-def restarted_within(seconds, import_id):
-    """Run the reconciler until it sends ``import_id`` again; return the seconds it took, or fail after ``seconds``."""
-    began = time.monotonic()
-    while time.monotonic() - began < seconds:
-        if import_id in services.reconcile()["imports"]:
-            return time.monotonic() - began
-        time.sleep(0.2)  # sleep-ok: the reconciler's sweeps, bounded by the deadline
-    pytest.fail(f"The reconciler did not send import {import_id} again within {seconds} s of its worker's death "
-                f"(heartbeat dead after {DEAD_AFTER} s): a JSON-body import holds no file claim to release.")
-
-
 def test_a_json_body_import_whose_worker_was_killed_is_sent_again_within_seconds(
         project, user, fast_heartbeats, remote_sync_points, rq_worker_process, eventually):
-    project_import, worker = start_held_body_import(project, user, remote_sync_points, rq_worker_process, eventually,
-                                                    "test.body_worker_killed")
+    project_import, worker = start_held_import(project, user, remote_sync_points, rq_worker_process, eventually,
+                                               "test.body_worker_killed", body=True)
     worker.send_signal(signal.SIGKILL)
     worker.wait(10)
     race_point("test.body_worker_killed")
     rq_worker_process(1, worker_class="simple")
 
-    restarted_within(DEAD_AFTER + 5, project_import.id)
+    reconciled_within(DEAD_AFTER + 5, "imports", project_import.id)
     eventually(lambda: ProjectImport.objects.get(id=project_import.id).status in ProjectImport.FINAL, 15,
                "the re-sent import to finish")
     assert ProjectImport.objects.get(id=project_import.id).status == "completed"
@@ -189,12 +176,12 @@ def test_a_json_body_import_whose_worker_was_killed_is_sent_again_within_seconds
 
 def test_a_stopped_json_body_job_that_resumes_after_its_import_was_sent_again_commits_nothing(
         project, user, fast_heartbeats, remote_sync_points, rq_worker_process, eventually):
-    project_import, stopped = start_held_body_import(project, user, remote_sync_points, rq_worker_process,
-                                                     eventually, "test.body_worker_stopped")
+    project_import, stopped = start_held_import(project, user, remote_sync_points, rq_worker_process, eventually,
+                                                "test.body_worker_stopped", body=True)
     os.kill(stopped.pid, signal.SIGSTOP)
     try:
         race_point("test.body_worker_stopped")
-        restarted_within(DEAD_AFTER + 5, project_import.id)
+        reconciled_within(DEAD_AFTER + 5, "imports", project_import.id)
         rq_worker_process(1, worker_class="simple")
         eventually(lambda: ProjectImport.objects.get(id=project_import.id).status in ProjectImport.FINAL, 15,
                    "the re-sent import to finish")
