@@ -26,8 +26,10 @@ Worked example: ``tests/harness/test_syncpoints.py::test_order_is_obeyed``.
 """
 from __future__ import annotations
 
+import sys
 import threading
 import time
+import traceback
 
 from racelab.harness.rules import Action, Hit, Point, Rules, Wait, format_trace, point
 from racelab.harness import race
@@ -39,6 +41,23 @@ TIMEOUT_HINT = (
     "installed in its process (threads: sync_points; other processes: remote_sync_points and "
     "racelab.harness.remote.install_from_env()), or raise the limit with --race-timeout SECONDS."
 )
+
+
+def thread_stacks(frames=6):
+    """Return the innermost ``frames`` frames of every thread but the caller's, one indented block each.
+
+    For a timeout's message: an actor that never reached its point is often found
+    blocked somewhere else (a lock, a socket, an idle loop).
+    """
+    current = sys._current_frames()
+    blocks = []
+    for thread in threading.enumerate():
+        frame = current.get(thread.ident)
+        if thread is threading.current_thread() or frame is None:
+            continue
+        where = "".join(traceback.format_list(traceback.extract_stack(frame)[-frames:]))
+        blocks.append(f"  {thread.name!r}:\n" + "\n".join("    " + line for line in where.rstrip().splitlines()))
+    return "\n".join(blocks)
 
 
 class SyncPointTimeout(TimeoutError):
@@ -164,7 +183,11 @@ class BaseSyncPoints:
         if others:
             lines.append("Also waiting: " + "; ".join(str(w) for w in others)
                          + " (a cycle among these orderings deadlocks by construction).")
-        lines += ["Trace:", format_trace(hits), TIMEOUT_HINT]
+        lines += ["Trace:", format_trace(hits)]
+        stacks = thread_stacks()
+        if stacks:
+            lines += ["Where the other threads of this process are (innermost frames last):", stacks]
+        lines.append(TIMEOUT_HINT)
         return "\n".join(lines)
 
     # -- reading the trace ------------------------------------------------------------------

@@ -73,6 +73,23 @@ def test_missing_predecessor_times_out_with_a_clear_message():
     assert sp.timeouts == [info.value]
 
 
+def test_a_timeout_shows_where_the_other_threads_are():
+    release = threading.Event()
+
+    def idle_worker_loop():
+        release.wait(10)
+    worker = threading.Thread(target=idle_worker_loop, name="rq-thread-9")
+    worker.start()
+    try:
+        with SyncPoints(timeout=0.2) as sp, pytest.raises(SyncPointTimeout) as info:
+            sp.wait("job.start")
+    finally:
+        release.set()
+        worker.join(5)
+    where = str(info.value).split("Where the other threads of this process are")[1]
+    assert "'rq-thread-9'" in where and "idle_worker_loop" in where and "'MainThread'" not in where
+
+
 def test_a_cycle_names_every_waiter():
     with SyncPoints(timeout=0.3) as sp:
         sp.order(("A", "B"), ("B", "A"))
