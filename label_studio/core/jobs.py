@@ -99,14 +99,14 @@ def live_jobs(job_ids, dead_after=None):
     return _look_up(job_ids, dead_after)[0]
 
 
-def abandoned_jobs(job_ids, dead_after=None):
+def abandoned_jobs(job_ids):
     """Return the ids among ``job_ids`` of jobs Redis holds as queued or started that will not run on.
 
-    A started job whose worker is dead, or a queued one in no queue (see
-    :func:`live_jobs`). A job that ended, or that Redis does not know, is not
+    A started job whose worker is dead by ``IMPORT_WORKER_DEAD_AFTER_SECONDS``,
+    or a queued one in no queue (see :func:`live_jobs`). A job that ended, or that Redis does not know, is not
     abandoned; nothing is when Redis cannot be asked.
     """
-    return _look_up(job_ids, dead_after)[1]
+    return _look_up(job_ids, None)[1]
 
 
 def _look_up(job_ids, dead_after):

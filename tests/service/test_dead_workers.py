@@ -60,16 +60,22 @@ def reconciled_within(seconds, done, unit_id):
                 f"(heartbeat dead after {DEAD_AFTER} s); the stuck timeout is not the way.")
 
 
-def test_a_killed_worker_s_claim_is_released_and_re_run_within_seconds(
-        project, user, fast_heartbeats, remote_sync_points, rq_worker_process, eventually):
+def rerun_of(project_import, body):
+    """Return what the reconciler lists when it runs the held unit again: a file's released claim, or a body's import."""
+    return ("imports", project_import.id) if body else ("released", project_import.file_upload_ids[0])
+
+
+@pytest.mark.parametrize("body", (False, True), ids=("file", "json-body"))
+def test_a_killed_worker_s_unit_is_run_again_within_seconds(
+        body, project, user, fast_heartbeats, remote_sync_points, rq_worker_process, eventually):
     project_import, worker = start_held_import(project, user, remote_sync_points, rq_worker_process, eventually,
-                                               "test.worker_killed")
+                                               "test.worker_killed", body=body)
     worker.send_signal(signal.SIGKILL)
     worker.wait(10)
-    race_point("test.worker_killed")  # a worker started now passes HELD at once
+    race_point("test.worker_killed")  # a worker started now passes the held point at once
     rq_worker_process(1, worker_class="simple")
 
-    took = reconciled_within(DEAD_AFTER + 5, "released", project_import.file_upload_ids[0])
+    took = reconciled_within(DEAD_AFTER + 5, *rerun_of(project_import, body))
     eventually(lambda: ProjectImport.objects.get(id=project_import.id).status in ProjectImport.FINAL, 15,
                "the re-dispatched import to finish")
 
@@ -86,9 +92,7 @@ def test_a_stopped_worker_that_resumes_after_its_unit_was_run_again_commits_noth
     os.kill(stopped.pid, signal.SIGSTOP)
     try:
         race_point("test.worker_stopped")  # frees the held point: for the next worker now, for this one once it resumes
-        # A file's claim is released; a JSON body holds none, so its import is sent again.
-        reconciled_within(DEAD_AFTER + 5, *(("imports", project_import.id) if body else
-                                            ("released", project_import.file_upload_ids[0])))
+        reconciled_within(DEAD_AFTER + 5, *rerun_of(project_import, body))
         rq_worker_process(1, worker_class="simple")
         eventually(lambda: ProjectImport.objects.get(id=project_import.id).status in ProjectImport.FINAL, 15,
                    "the re-run of the import to finish")
@@ -99,6 +103,8 @@ def test_a_stopped_worker_that_resumes_after_its_unit_was_run_again_commits_noth
 
     assert Task.objects.filter(project=project).count() == 5, "the resumed worker committed its unit a second time"
     assert ProjectImport.objects.values_list("status", "task_count").get(id=project_import.id) == ("completed", 5)
+    statuses = FileUpload.objects.filter(id__in=project_import.file_upload_ids).values_list("status", flat=True)
+    assert list(statuses) == ["completed"] * len(project_import.file_upload_ids)  # none for a JSON body
 
 
 def test_a_slow_live_worker_keeps_its_claim(project, user, fast_heartbeats, remote_sync_points, rq_worker_process,
@@ -159,19 +165,3 @@ def test_a_pdf_page_job_that_a_stopped_worker_took_is_sent_again_and_only_that_o
 
     assert ProjectImport.objects.get(id=project_import.id).status == "completed"
     assert Task.objects.filter(project=project).count() == 8, "a page was imported twice or not at all"
-
-
-def test_a_json_body_import_whose_worker_was_killed_is_sent_again_within_seconds(
-        project, user, fast_heartbeats, remote_sync_points, rq_worker_process, eventually):
-    project_import, worker = start_held_import(project, user, remote_sync_points, rq_worker_process, eventually,
-                                               "test.body_worker_killed", body=True)
-    worker.send_signal(signal.SIGKILL)
-    worker.wait(10)
-    race_point("test.body_worker_killed")
-    rq_worker_process(1, worker_class="simple")
-
-    reconciled_within(DEAD_AFTER + 5, "imports", project_import.id)
-    eventually(lambda: ProjectImport.objects.get(id=project_import.id).status in ProjectImport.FINAL, 15,
-               "the re-sent import to finish")
-    assert ProjectImport.objects.get(id=project_import.id).status == "completed"
-    assert Task.objects.filter(project=project).count() == 5
