@@ -137,31 +137,34 @@ class RemoteSyncPoints(BaseSyncPoints):
     def _released(self) -> bool:
         return not self._enabled or not self._doc()["enabled"]
 
-    def _block(self, wait, before, deadline):
+    def _enter(self, wait):
         token = uuid.uuid4().hex
         self.redis.hset(self._waits_key, token, json.dumps(dataclasses.asdict(wait), default=repr))
-        try:
-            pending, last = [(p, p.times) for p in before], "0-0"  # each point, and passes still missing
-            while pending:
-                batch = self.redis.xread({self._trace_key: last}, count=1000)
-                if not batch:
-                    remaining = deadline - time.monotonic()
-                    if self._released():
-                        return []
-                    if remaining <= 0:
-                        return [p for p, _ in pending]
-                    block_ms = max(1, int(min(remaining, _POLL) * 1000))
-                    batch = self.redis.xread({self._trace_key: last}, count=1000, block=block_ms)
-                for _stream, entries in batch or ():
-                    for entry_id, fields in entries:
-                        last = entry_id
-                        if b"hit" in fields:
-                            hit = Hit.from_json(fields[b"hit"])
-                            pending = [(p, n - p.matches(hit.point, hit.context)) for p, n in pending]
-                            pending = [(p, n) for p, n in pending if n > 0]
-            return []
-        finally:
-            self.redis.hdel(self._waits_key, token)
+        return token
+
+    def _leave(self, token):
+        self.redis.hdel(self._waits_key, token)
+
+    def _block(self, before, deadline):
+        pending, last = [(p, p.times) for p in before], "0-0"  # each point, and passes still missing
+        while pending:
+            batch = self.redis.xread({self._trace_key: last}, count=1000)
+            if not batch:
+                remaining = deadline - time.monotonic()
+                if self._released():
+                    return []
+                if remaining <= 0:
+                    return [p for p, _ in pending]
+                block_ms = max(1, int(min(remaining, _POLL) * 1000))
+                batch = self.redis.xread({self._trace_key: last}, count=1000, block=block_ms)
+            for _stream, entries in batch or ():
+                for entry_id, fields in entries:
+                    last = entry_id
+                    if b"hit" in fields:
+                        hit = Hit.from_json(fields[b"hit"])
+                        pending = [(p, n - p.matches(hit.point, hit.context)) for p, n in pending]
+                        pending = [(p, n) for p, n in pending if n > 0]
+        return []
 
     @property
     def trace(self) -> list[Hit]:

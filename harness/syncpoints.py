@@ -47,7 +47,8 @@ def thread_stacks(frames=6):
     """Return the innermost ``frames`` frames of every thread but the caller's, one indented block each.
 
     For a timeout's message: an actor that never reached its point is often found
-    blocked somewhere else (a lock, a socket, an idle loop).
+    blocked somewhere else (a lock, a socket, an idle loop). A thread that keeps a list of
+    ``worker_errors`` (an RQ worker thread: errors that lost the job it had taken) shows them too.
     """
     current = sys._current_frames()
     blocks = []
@@ -57,6 +58,10 @@ def thread_stacks(frames=6):
             continue
         where = "".join(traceback.format_list(traceback.extract_stack(frame)[-frames:]))
         blocks.append(f"  {thread.name!r}:\n" + "\n".join("    " + line for line in where.rstrip().splitlines()))
+        for error in getattr(thread, "worker_errors", ()):
+            frame = traceback.extract_tb(error.__traceback__)[-1:] if error.__traceback__ else []
+            at = f" at {frame[0].filename}:{frame[0].lineno}" if frame else ""
+            blocks.append(f"    it met (RQ only logged it, and dropped the job it held): {error!r}{at}")
     return "\n".join(blocks)
 
 
@@ -67,8 +72,10 @@ class SyncPointTimeout(TimeoutError):
 class BaseSyncPoints:
     """The rule logic of a sync-points controller; subclasses say where rules, waits and the trace live.
 
-    Subclasses implement ``_rules()``, ``_change(fn)``, ``_record(hit)``, ``_block(...)``,
-    ``trace``, ``waiting()`` and ``_actor()``. This class does not install itself anywhere.
+    Subclasses implement ``_rules()``, ``_change(fn)``, ``_record(hit)``, ``_enter(wait)`` (list a
+    waiter, giving a token), ``_block(before, deadline)`` (the points still missing at the end),
+    ``_leave(token)``, ``trace``, ``waiting()`` and ``_actor()``. This class does not install
+    itself anywhere.
     """
 
     def __init__(self, timeout: float = 30.0):
@@ -160,11 +167,15 @@ class BaseSyncPoints:
         timeout = self.timeout if timeout is None else timeout
         start = time.monotonic()
         wait = Wait(actor, name, context, tuple(str(p) for p in before), start)
-        missing = self._block(wait, before, start + timeout)
-        if missing:
-            error = SyncPointTimeout(self._explain(wait, before, missing, time.monotonic() - start))
-            self.timeouts.append(error)
-            raise error
+        token = self._enter(wait)
+        try:
+            missing = self._block(before, start + timeout)
+            if missing:  # explained while still listed as waiting, so a partner timing out too names this one
+                error = SyncPointTimeout(self._explain(wait, before, missing, time.monotonic() - start))
+                self.timeouts.append(error)
+                raise error
+        finally:
+            self._leave(token)
         return time.monotonic() - start
 
     def _explain(self, wait, before, missing, waited) -> str:
@@ -283,15 +294,20 @@ class SyncPoints(BaseSyncPoints):
     def _missing(self, before):
         return [p for p in before if sum(1 for h in self._trace if p.matches(h.point, h.context)) < p.times]
 
-    def _block(self, wait, before, deadline):
+    def _enter(self, wait):
         with self._cv:
             key = object()
             self._waits[key] = wait
-            try:
-                self._cv.wait_for(lambda: not self._enabled or not self._missing(before),
-                                  timeout=max(0.0, deadline - time.monotonic()))
-            finally:
-                del self._waits[key]
+            return key
+
+    def _leave(self, key):
+        with self._cv:
+            del self._waits[key]
+
+    def _block(self, before, deadline):
+        with self._cv:
+            self._cv.wait_for(lambda: not self._enabled or not self._missing(before),
+                              timeout=max(0.0, deadline - time.monotonic()))
             return self._missing(before) if self._enabled else []
 
     def _release(self) -> None:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import sysconfig
 import threading
+import time
 from pathlib import Path
 
 __all__ = ["ThreadWorker", "ProcessWorkers", "child_pythonpath"]
@@ -40,6 +41,20 @@ class ThreadWorker:
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.errors = []
+        self.thread.worker_errors = self.errors  # shown by a sync-point timeout (syncpoints.thread_stacks)
+        for step in ("dequeue_job_and_maintain_ttl", "execute_job"):
+            setattr(self.worker, step, self._keeping_errors(getattr(self.worker, step)))
+
+    def _keeping_errors(self, step):
+        """Wrap a worker step so that an error RQ's loop would only log ("found an unhandled exception,
+        quitting") is kept: it can lose the job it had taken, so ``stop()`` raises it."""
+        def kept(*args, **kwargs):
+            try:
+                return step(*args, **kwargs)
+            except Exception as exc:
+                self.errors.append(exc)
+                raise
+        return kept
 
     def _run(self):
         from django.db import connections
@@ -82,10 +97,14 @@ class ProcessWorkers:
         self.redis_url, self.worker_class, self.prefix, self.log_dir = redis_url, worker_class, prefix, Path(log_dir)
         self.env = {**os.environ, **overlay.environ(), "PYTHONPATH": child_pythonpath(), **(env or {})}
 
-    def start(self, first=1):
-        """Start the processes, numbered from ``first``; return self."""
-        for n in range(first, first + self.count):
-            name = f"{self.prefix}-{n}"
+    def start(self, first=1, ready_within=60.0):
+        """Start the processes, numbered from ``first``, and return self once RQ lists every one as a worker.
+
+        Waiting for that matters: a job enqueued while the workers still import Django waits for
+        them, and a run that expects it taken within a bound (the explorer's) judges it lost.
+        """
+        names = [f"{self.prefix}-{n}" for n in range(first, first + self.count)]
+        for name in names:
             log = self.log_dir / f"{name}.log"
             self.logs.append(log)
             argv = [sys.executable, "-m", "racelab.harness.rqworker", "--with-scheduler",
@@ -94,7 +113,28 @@ class ProcessWorkers:
                 self.processes.append(subprocess.Popen(argv, env={**self.env, "RACELAB_ACTOR": name,
                                                                   "RQ_REDIS_URL": self.redis_url},
                                                        stdout=out, stderr=subprocess.STDOUT))
+        self._await_birth(names, ready_within)
         return self
+
+    def _await_birth(self, names, timeout):
+        """Block until each named worker has registered in RQ; raise RuntimeError naming the laggards if one
+        exits first or ``timeout`` passes."""
+        from redis import Redis
+        from rq import Worker
+
+        connection = Redis.from_url(self.redis_url)
+        deadline = time.monotonic() + timeout
+        while True:
+            missing = [name for name in names if not connection.exists(Worker.redis_worker_namespace_prefix + name)]
+            if not missing:
+                return
+            exited = any(p.poll() is not None for p in self.processes)
+            if exited or time.monotonic() > deadline:
+                why = "exited" if exited else f"did not register with RQ within {timeout:g} s"
+                raise RuntimeError(f"RQ worker process(es) {', '.join(missing)} {why}; their output:\n"
+                                   f"{self.log_tail()}\nFix what the output shows (settings, imports, the "
+                                   "Redis URL), or give a slow machine more time: start(..., ready_within=SECONDS).")
+            time.sleep(0.05)  # polled: a worker's birth has no notification to wait on
 
     def log_tail(self, lines=40):
         """Return the last ``lines`` lines each process wrote, under its name."""
