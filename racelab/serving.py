@@ -152,9 +152,10 @@ def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=
                                env=env, stdout=log, stderr=log)
 
         # keep-alive outlasts any client's idle time: no server close racing a reused connection's request.
+        # Threads enough for the polls that wait for their import (?wait=N) besides the requests that work.
         supervise("gunicorn", [
             sys.executable, "-m", "gunicorn", "label_studio.core.wsgi:application", "--bind", f"127.0.0.1:{port}",
-            "--workers", str(web_workers), "--threads", "4", "--timeout", "120", "--log-level", "warning",
+            "--workers", str(web_workers), "--threads", "16", "--timeout", "120", "--log-level", "warning",
             "--keep-alive", "75",
             *(["--access-logfile", str(access_log), "--access-logformat", ACCESS_LOG_FORMAT] if access_log else [])],
             env={**env, "PGAPPNAME": "racelab web"})

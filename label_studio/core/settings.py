@@ -201,6 +201,8 @@ IMPORT_LEFTOVER_MINUTES = int(os.environ.get("IMPORT_LEFTOVER_MINUTES", 60))
 IMPORT_IDEMPOTENCY_KEY_HOURS = int(os.environ.get("IMPORT_IDEMPOTENCY_KEY_HOURS", 24))
 # What a 503 tells a client to wait when Redis cannot take an async import.
 IMPORT_RETRY_AFTER_SECONDS = int(os.environ.get("IMPORT_RETRY_AFTER_SECONDS", 30))
+# The longest a poll of an import's status may wait for it to be final (?wait=N; data_import.finality).
+IMPORT_POLL_WAIT_MAX_SECONDS = float(os.environ.get("IMPORT_POLL_WAIT_MAX_SECONDS", 5))
 
 RACE_CONTROLLER = os.environ.get("RACE_CONTROLLER", "")
 

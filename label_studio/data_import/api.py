@@ -10,7 +10,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from label_studio.data_import import services
+from label_studio.data_import import finality, services
 from label_studio.data_import.json_body import ImportFormParser, ImportJSONParser
 from label_studio.data_import.models import ImportRequest, ProjectImport
 from label_studio.data_import.multipart import ImportMultiPartParser
@@ -108,13 +108,33 @@ def polled_import(request, pk, import_pk):
     """Return ``(import, files)``: the async import ``import_pk`` of project ``pk`` if the user owns it (404
     otherwise), without its ``tasks``, and its files' rows (see ``serializers.import_files``).
 
-    Read once per request: the ETag and the response are made from the same rows.
+    With ``?wait=N`` an unfinished import is read again once it is final, or after N seconds
+    (at most ``IMPORT_POLL_WAIT_MAX_SECONDS``; ``finality.wait_until_final``). Read once per
+    request: the ETag and the response are made from the same rows.
     """
     if not hasattr(request, "polled_import"):
+        wait = poll_wait(request)
         owned = ProjectImport.objects.filter(project__created_by=request.user).defer("tasks")  # as Project.for_user
         project_import = get_object_or_404(owned, project_id=pk, pk=import_pk)
+        if project_import.status not in ProjectImport.FINAL and finality.wait_until_final(project_import.id, wait):
+            project_import = get_object_or_404(owned, project_id=pk, pk=import_pk)
         request.polled_import = project_import, import_files(project_import.id)
     return request.polled_import
+
+
+def poll_wait(request):
+    """Return the seconds of ``?wait=``, capped at ``IMPORT_POLL_WAIT_MAX_SECONDS``; 0 without it, 400 when not a number."""
+    value = request.query_params.get("wait")
+    if value is None:
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 <= seconds < float("inf"):
+        raise ValidationError({"detail": f"wait={value!r} is not a number of seconds; use wait=5 "
+                                         f"(at most {settings.IMPORT_POLL_WAIT_MAX_SECONDS:g})."})
+    return min(seconds, settings.IMPORT_POLL_WAIT_MAX_SECONDS)
 
 
 def listed_file_uploads(request, pk):
@@ -166,9 +186,10 @@ def file_uploads_etag(request, pk):
 
 
 class ProjectImportAPI(APIView):
-    """``GET /api/projects/{id}/imports/{pk}``: an async import's status and counts.
+    """``GET /api/projects/{id}/imports/{pk}[?wait=N]``: an async import's status and counts.
 
-    Polled often, so it answers ``If-None-Match`` with its ETag by a 304, building no body.
+    Polled often, so it answers ``If-None-Match`` with its ETag by a 304, building no body; with
+    ``?wait=N`` it answers once the import is final or N seconds have passed (see ``polled_import``).
     """
 
     @method_decorator(condition(etag_func=import_etag))

@@ -33,6 +33,7 @@ from label_studio.core.jobs import (
     require_queue, start_job_async_or_sync,
 )
 from racelab import race_point
+from label_studio.data_import.finality import announce_final
 from label_studio.data_import.models import FileUpload, ImportRequest, ProjectImport
 from label_studio.data_import.parsers import (
     BODY, BadImport, check_file_name, check_size, check_tasks, display_name, page_text, parse_tasks, pdf_pages,
@@ -277,7 +278,9 @@ def async_response(project_import):
     Besides upstream's keys, ``dispatch`` (one of ``DISPATCH_STATES``) and
     ``detail`` say whether the job is queued with a live worker to take it,
     queued with none alive, or not yet queued because Redis was down; neither
-    is there when the job has started or, without Redis, ran inline.
+    is there when the job has started or, without Redis, ran inline. With
+    Redis, ``poll_wait`` is the longest ``?wait=`` that ``poll_url`` takes: such
+    a poll answers as soon as the import is final, or after that many seconds.
     """
     if not fix_enabled("R7"):
         return {"import": project_import.id}
@@ -287,6 +290,8 @@ def async_response(project_import):
         "file_upload_ids": project_import.file_upload_ids,
         "poll_url": f"/api/projects/{project_import.project_id}/imports/{project_import.id}",
     }
+    if redis_configured():
+        body["poll_wait"] = settings.IMPORT_POLL_WAIT_MAX_SECONDS
     if project_import.status != ProjectImport.CREATED or not redis_configured():  # no Redis: it ran inline
         return body
     if project_import.enqueue_failed_at is not None:
@@ -700,6 +705,7 @@ def _finish_import_if_done(import_id):
         project_import.save(update_fields=[
             "task_count", "found_formats", "could_be_tasks_list", "data_columns", "status", "error", "finished_at",
             "duration", "updated_at"])
+        transaction.on_commit(lambda: announce_final(import_id))
     race_point("import.finished", import_id=import_id, status=project_import.status)
     event("import.finished", import_id=import_id, status=project_import.status, task_count=project_import.task_count,
           duration=project_import.duration)
@@ -747,9 +753,10 @@ def _fail_import(import_id, exc):
         status__in=FileUpload.FINAL).only("original_name", "file")
     for fu in unfinished:
         _mark_failed(fu.id, f"{display_name(fu.file_name)}: {SERVER_ERROR.format(import_id=import_id)}")
-    ProjectImport.objects.filter(id=import_id).exclude(status__in=ProjectImport.FINAL).update(
-        status=ProjectImport.FAILED, error=f"Import failed: {SERVER_ERROR.format(import_id=import_id)}",
-        finished_at=timezone.now())
+    if ProjectImport.objects.filter(id=import_id).exclude(status__in=ProjectImport.FINAL).update(
+            status=ProjectImport.FAILED, error=f"Import failed: {SERVER_ERROR.format(import_id=import_id)}",
+            finished_at=timezone.now()):
+        transaction.on_commit(lambda: announce_final(import_id))
 
 
 # --- rows: file uploads and tasks ---------------------------------------------------------------

@@ -100,17 +100,22 @@ def import_and_watch(client, project, item):
         body = client.import_file(project, item)
     except requests.RequestException:
         return None
+    wait = body.get("poll_wait") or 0  # offered: the status poll answers when the import is final
     reads = (
-        lambda: client.get(f"/api/projects/{project}/imports/{body['import']}")["status"] in ("completed", "failed"),
+        lambda: client.get(f"/api/projects/{project}/imports/{body['import']}",
+                           {"wait": f"{wait:g}"} if wait else None)["status"] in ("completed", "failed"),
         lambda: shown(client.get(f"/api/projects/{project}/file-uploads",
                                  {"ids": json.dumps(body["file_upload_ids"])}), body, item.expected_tasks),
     )
     for done in reads:
-        while not answered(done):
+        while True:
+            asked = time.monotonic()
+            if answered(done):
+                break
             waited = time.monotonic() - started
             if waited + poll_delay(waited) > DEADLINE:
                 return None
-            time.sleep(poll_delay(waited))  # a client's poll interval, as the load users'
+            time.sleep(max(0.0, poll_delay(waited) - (time.monotonic() - asked)))  # as the load users poll
     return time.monotonic() - started
 
 

@@ -1,0 +1,55 @@
+"""A poll that waits (``?wait=N``): answered as soon as its import is final, woken by the commit that ends it."""
+import threading
+
+import pytest
+from django.db import connections
+
+from tests.conftest import csv_rows, named
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def start_import(api, project):
+    response = api.post(f"/api/projects/{project.id}/import?async=true", {"file": [named("a.csv", csv_rows(3))]},
+                        format="multipart")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def test_a_waiting_poll_is_answered_by_the_commit_that_ends_its_import(api, project, settings, remote_sync_points,
+                                                                       rq_worker_process):
+    settings.IMPORT_POLL_WAIT_MAX_SECONDS = 60  # a poll woken only by its wait's end would answer "created"
+    remote_sync_points.order(("import.poll_waiting", "rq.job.start"))  # the job runs while the poll waits
+    rq_worker_process(1)
+    body = start_import(api, project)
+    assert body["poll_wait"] == 60
+    answer = {}
+
+    def poll():
+        try:
+            answer.update(api.get(body["poll_url"], {"wait": "60"}).json())
+        finally:
+            connections.close_all()
+    poller = threading.Thread(target=poll)
+    poller.start()
+    poller.join(90)
+
+    assert remote_sync_points.passed("import.poll_waiting") == 1
+    assert (answer.get("status"), answer.get("task_count")) == ("completed", 3), answer
+
+
+def test_a_wait_that_is_not_a_number_of_seconds_is_a_400_that_says_so(api, project, use_redis):
+    body = start_import(api, project)
+
+    for wait in ("soon", "-1", "inf"):
+        response = api.get(body["poll_url"], {"wait": wait})
+        assert response.status_code == 400
+        assert response.json()["detail"] == f"wait={wait!r} is not a number of seconds; use wait=5 (at most 5)."
+
+
+def test_a_waiting_poll_of_a_final_import_answers_at_once(api, project, remote_sync_points):
+    body = start_import(api, project)  # no Redis for the app: the import ran inline, and is final
+
+    assert "poll_wait" not in body
+    assert api.get(body["poll_url"], {"wait": "5"}).json()["status"] == "completed"
+    assert remote_sync_points.passed("import.poll_waiting") == 0
