@@ -176,9 +176,10 @@ def rq_worker_process(use_redis, transactional_db, request, rq_worker_env, tmp_p
     ``RQ_QUEUES`` in order (or ``queues``) and the test's Redis. It runs on the test database and
     with every setting the test changed (:mod:`racelab.harness.overlay`), imports what the test
     imports, and obeys ``remote_sync_points`` and the ``RACELAB_INJECT`` of ``env``, plus what
-    ``rq_worker_env`` adds. Costs about half a second per start-up; all are stopped (SIGTERM,
-    then SIGKILL) at teardown, and their logs (under the test's temp dir) are printed when the
-    test fails.
+    ``rq_worker_env`` adds. The call returns once RQ lists every one as a worker (about half a
+    second; a process that exits first is a RuntimeError with its output). All are stopped
+    (SIGTERM, then SIGKILL) at teardown, and their logs (under the test's temp dir) are printed
+    when the test fails.
     """
     refuse_wrapping_transaction("rq_worker_process")
     started = []

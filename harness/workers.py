@@ -127,6 +127,7 @@ class ProcessWorkers:
         while True:
             missing = [name for name in names if not connection.exists(Worker.redis_worker_namespace_prefix + name)]
             if not missing:
+                connection.close()
                 return
             exited = any(p.poll() is not None for p in self.processes)
             if exited or time.monotonic() > deadline:
