@@ -21,7 +21,8 @@ import pytest
 
 from racelab.harness import databases
 from racelab.harness.fixtures_django import refuse_in_memory_sqlite
-from racelab.harness.workers import ProcessWorkers, ThreadWorker
+from racelab.harness.fixtures_core import add_section
+from racelab.harness.workers import ProcessWorkers, ThreadWorker, rq_state
 
 WORKER_FIXTURES = {"rq_worker_thread", "rq_worker_threads", "rq_worker_process"}
 _STARTED = pytest.StashKey[list]()
@@ -120,7 +121,7 @@ def refuse_wrapping_transaction(fixture):
 
 
 @pytest.fixture
-def rq_worker_threads(use_redis, transactional_db, _racelab_points):
+def rq_worker_threads(use_redis, transactional_db, request, _racelab_points):
     """A factory of RQ ``SimpleWorker`` threads: ``rq_worker_threads(count=1, queues=None)`` starts and returns them.
 
     Each is a real RQ worker on the test's Redis, taking the app's ``RQ_QUEUES`` in order (or
@@ -134,6 +135,8 @@ def rq_worker_threads(use_redis, transactional_db, _racelab_points):
 
     def start(count=1, queues=None):
         names = queue_names(queues)
+        if not started:
+            add_section(request, "rq", lambda: rq_state(use_redis, names))
         workers = [ThreadWorker(use_redis, names, f"rq-thread-{len(started) + i + 1}").start() for i in range(count)]
         started.extend(workers)
         return workers
@@ -186,6 +189,8 @@ def rq_worker_process(use_redis, transactional_db, request, rq_worker_env, tmp_p
     log_dir = tmp_path_factory.mktemp("rq-workers")
 
     def start(count=1, env=None, queues=None, worker_class="fork"):
+        if not started:
+            add_section(request, "rq", lambda: rq_state(use_redis, queue_names(queues)))
         workers = ProcessWorkers(use_redis, queue_names(queues), count, log_dir, {**rq_worker_env(), **(env or {})},
                                  worker_class).start(first=sum(w.count for w in started) + 1)
         started.append(workers)

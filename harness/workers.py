@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["ThreadWorker", "ProcessWorkers", "child_pythonpath"]
+__all__ = ["ThreadWorker", "ProcessWorkers", "child_pythonpath", "rq_state"]
 
 
 class ThreadWorker:
@@ -156,6 +156,35 @@ class ProcessWorkers:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def rq_state(redis_url, queues) -> str:
+    """Return what RQ holds now on ``queues`` of the Redis at ``redis_url``, for a failed test's report.
+
+    Each queue's waiting job ids and those in its intermediate, started, failed and scheduled
+    registries, then every worker RQ lists, with its state, pid and queues: a job that no
+    worker took is found there, or a worker that should not be there.
+    """
+    from redis import Redis
+    from rq import Queue, Worker
+
+    connection = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        lines = []
+        for name in queues:
+            queue = Queue(name, connection=connection)
+            lines.append(f"queue {name!r}: waiting {queue.job_ids}, intermediate {queue.intermediate_queue.get_job_ids()}, "
+                         f"started {queue.started_job_registry.get_job_ids()}, "
+                         f"failed {queue.failed_job_registry.get_job_ids()}, "
+                         f"scheduled {queue.scheduled_job_registry.get_job_ids()}")
+        workers = [f"{w.name} ({w.get_state()}, pid {w.pid}, on {','.join(w.queue_names())})"
+                   for w in Worker.all(connection=connection)]
+        lines.append("workers: " + (", ".join(workers) or "none"))
+        return "\n".join(lines)
+    except Exception as exc:  # noqa: BLE001 - a report section must not fail the report
+        return f"(RQ's state could not be read: {exc!r})"
+    finally:
+        connection.close()
 
 
 def child_pythonpath() -> str:
