@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import re
 import subprocess
 import sys
 import tempfile
@@ -139,35 +138,23 @@ def _expected_runs(races, modes, seeds, scheduler):
 def follow(argv, env, results, log, describe, expected):
     """Run pytest ``argv`` with its output in ``log``, printing ``describe(rows)`` as each result row lands.
 
-    ``results`` is the JSON Lines file the scenarios append to; return pytest's exit code. The
-    count shown is out of ``expected`` until pytest says how many tests it collected.
+    ``results`` is the JSON Lines file the scenarios append to; return pytest's exit code.
     """
     with open(log, "w") as out:
         process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        seen, collected = 0, None
+        seen = 0
         while True:
             try:
                 process.wait(timeout=0.25)
                 finished = True
             except subprocess.TimeoutExpired:
                 finished = False
-            collected = collected or _collected(log)
             rows = load_results(results)
             if len(rows) != seen:
                 seen = len(rows)
-                print(f"  [{seen:>4}/{collected or expected}] {describe(rows)}", flush=True)
+                print(f"  [{seen:>4}/{expected}] {describe(rows)}", flush=True)
             if finished:
                 return process.returncode
-
-
-COLLECTED = re.compile(r"\[(\d+) items?\]|collected (\d+) items?")  # pytest-xdist's line, or pytest's own
-
-
-def _collected(log):
-    """Return how many tests pytest's log says it collected, None until it says."""
-    with open(log, errors="replace") as text:
-        match = COLLECTED.search(text.read(65536))
-    return int(match.group(1) or match.group(2)) if match else None
 
 
 def run(args):
