@@ -40,14 +40,20 @@ def queue(name):
     """
     import django_rq
 
-    return django_rq.get_queue(name, commit_mode="auto", connection=_connection(settings.RQ_QUEUES[name]["URL"]))
+    return django_rq.get_queue(name, commit_mode="auto", connection=redis_connection(settings.RQ_QUEUES[name]["URL"]))
 
 
-@functools.lru_cache(maxsize=8)
-def _connection(url):
+@functools.lru_cache(maxsize=16)
+def redis_connection(url, connect_timeout=5, read_timeout=None):
+    """Return this process's connection pool to the Redis at ``url``, one per set of timeouts.
+
+    A Redis behind a dead link must not hang the request: connecting gives up after
+    ``connect_timeout`` seconds, and a read after ``read_timeout`` (None: a read waits, as an
+    enqueue's reply may). Callers with other timeouts get their own pool.
+    """
     from redis import Redis
 
-    return Redis.from_url(url, socket_connect_timeout=5)  # a Redis behind a dead link must not hang the request
+    return Redis.from_url(url, socket_connect_timeout=connect_timeout, socket_timeout=read_timeout)
 
 
 class QueueUnreachable(Exception):

@@ -11,12 +11,11 @@ that reason: a message published before its listener subscribed would be lost.
 A lost announcement (Redis down at that moment) costs the waiter its wait,
 never a wrong answer: the poll then answers with what it reads, as any poll.
 """
-import functools
 import logging
 
 from django.conf import settings
 
-from label_studio.core.jobs import redis_configured
+from label_studio.core.jobs import redis_configured, redis_connection
 from racelab import race_point
 
 KEPT_SECONDS = 300  # longer than any client waits between its import and its poll
@@ -60,16 +59,8 @@ def _key(import_id):
 
 
 def _redis():
-    return _connection(settings.RQ_QUEUES["default"]["URL"])
-
-
-@functools.lru_cache(maxsize=8)
-def _connection(url):
-    """A connection pool to the import queues' Redis with a read timeout past the longest wait.
-
-    Its own pool: a blocked read must not hold a connection the enqueues need, and a Redis that
-    stopped answering must not hold the request past its wait (the queues' pool has no read timeout).
-    """
-    from redis import Redis
-
-    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=settings.IMPORT_POLL_WAIT_MAX_SECONDS + 5)
+    """The import queues' Redis with a read timeout past the longest wait: its own pool, so that a
+    blocked read holds no connection the enqueues need, and a Redis that stopped answering does not
+    hold the request past its wait (the queues' pool has no read timeout)."""
+    return redis_connection(settings.RQ_QUEUES["default"]["URL"], connect_timeout=2,
+                            read_timeout=settings.IMPORT_POLL_WAIT_MAX_SECONDS + 5)

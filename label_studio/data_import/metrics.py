@@ -4,7 +4,6 @@ One function computes them for the management command, the health endpoint and
 the load suite alike; it only reads. :func:`health` judges them: each problem it
 finds names its reason and what to do.
 """
-import functools
 import os
 import socket
 from datetime import timedelta
@@ -13,7 +12,7 @@ from django.conf import settings
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from label_studio.core.jobs import redis_configured
+from label_studio.core.jobs import redis_configured, redis_connection
 from label_studio.data_import.models import FileUpload, ProjectImport
 from label_studio.tasks.models import Task
 
@@ -90,12 +89,9 @@ def rq_state():
                 "rq_job_success_rate": None}
 
 
-@functools.lru_cache(maxsize=8)
 def _health_connection(url):
-    from redis import Redis
-
     # Short timeouts: a paused Redis must make the health endpoint answer 503, not hang with it.
-    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    return redis_connection(url, connect_timeout=2, read_timeout=2)
 
 
 def _registered_workers(connection):
