@@ -55,6 +55,8 @@ class ImportAPI(APIView):
     """``POST /api/projects/{id}/import[?async=true][&return_task_ids=true]``: import files or a JSON list of tasks.
 
     ``commit_to_project`` is not supported: every import commits its tasks (there is no ``reimport``).
+    With ``?async=true&wait=N`` the 201 comes once the import is final, or after N seconds (as a poll's
+    ``?wait=N``); a final import's 201 holds what its poll would answer, so the client need not poll.
     With an ``Idempotency-Key`` header a retry gets the first request's import back, never a second one
     (``services.import_once``); the key with a different request is a 422. An async import that its job
     queue cannot take is a 503 with ``Retry-After``, and nothing is stored.
@@ -66,6 +68,7 @@ class ImportAPI(APIView):
         project = user_project(request, pk)
         use_async = query_flag(request, "async", settings.IMPORT_ASYNC_DEFAULT)
         return_task_ids = query_flag(request, "return_task_ids", False)
+        wait = poll_wait(request)  # before anything is stored: a bad ?wait= is a 400 that leaves nothing behind
         key = idempotency_key(request)
         try:
             uploads, body_tasks = read_import_request(request)
@@ -88,7 +91,11 @@ class ImportAPI(APIView):
         except services.ImportsUnavailable as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE,
                             headers={"Retry-After": str(settings.IMPORT_RETRY_AFTER_SECONDS)})
-        body = services.async_response(result) if isinstance(result, ProjectImport) else result
+        if not isinstance(result, ProjectImport):
+            return Response(result, status=status.HTTP_201_CREATED)
+        body = services.async_response(result, wait)
+        if wait and body.get("status") in ProjectImport.FINAL:  # it ended while we waited: what its poll would get
+            body = ProjectImportSerializer(result).data | body
         return Response(body, status=status.HTTP_201_CREATED)
 
 

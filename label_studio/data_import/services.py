@@ -33,7 +33,7 @@ from label_studio.core.jobs import (
     require_queue, start_job_async_or_sync,
 )
 from racelab import race_point
-from label_studio.data_import.finality import announce_final
+from label_studio.data_import.finality import announce_final, wait_until_final
 from label_studio.data_import.models import FileUpload, ImportRequest, ProjectImport
 from label_studio.data_import.parsers import (
     BODY, BadImport, check_file_name, check_size, check_tasks, display_name, page_text, parse_tasks, pdf_pages,
@@ -272,7 +272,7 @@ DISPATCH_STATES = ("queued", "waiting_for_worker", "waiting_for_dispatch")  # th
 WAITING_FOR_WORKER = "Queued, waiting for a worker: no worker is running now. It starts when one does."
 
 
-def async_response(project_import):
+def async_response(project_import, wait=0):
     """Return the async import's 201 body: what to poll and how far it is (fix R7).
 
     Besides upstream's keys, ``dispatch`` (one of ``DISPATCH_STATES``) and
@@ -281,9 +281,15 @@ def async_response(project_import):
     is there when the job has started or, without Redis, ran inline. With
     Redis, ``poll_wait`` is the longest ``?wait=`` that ``poll_url`` takes: such
     a poll answers as soon as the import is final, or after that many seconds.
+    With ``wait`` (seconds, after the commit) the request itself first waits so:
+    ``project_import`` is read again once its job has made it final, and the
+    body then says ``completed`` or ``failed``, so the client need not poll.
     """
     if not fix_enabled("R7"):
         return {"import": project_import.id}
+    if project_import.status not in ProjectImport.FINAL and wait_until_final(project_import.id, wait):
+        project_import.refresh_from_db(fields=[field.attname for field in ProjectImport._meta.concrete_fields
+                                               if field.name != "tasks"])
     body = {
         "import": project_import.id,
         "status": project_import.status,
