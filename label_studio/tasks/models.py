@@ -3,13 +3,19 @@ from django.db import models
 
 
 class Task(models.Model):
-    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="tasks")
+    """A task. Its indexes are the ones its reads use: every insert of an import updates each of them.
+
+    ``(project, inner_id)`` serves the project's reads (its prefix, ``project``, the foreign key's own
+    lookups), so neither column has an index of its own.
+    """
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="tasks", db_index=False)
     file_upload = models.ForeignKey(
         "data_import.FileUpload", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
     )
     data = models.JSONField()
     meta = models.JSONField(default=dict, blank=True)
-    inner_id = models.PositiveBigIntegerField(null=True, db_index=True)
+    inner_id = models.PositiveBigIntegerField(null=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
