@@ -83,6 +83,7 @@ def _main(spec):
             "statuses": dict(obs.statuses),
             "notices": obs.notices,
             "auth_headers": sorted({auth for _, _, auth in server.state.requests}),
+            "reads": [path for method, path, _ in server.state.requests if method == "GET"],
             "revalidations": server.state.revalidations,
             "import_attempts": server.state.import_attempts,
             "import_requests": [[e["name"], e["exception"] is None] for e in fired

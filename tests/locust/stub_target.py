@@ -41,6 +41,7 @@ class StubState:
     reset_polls: int = 0            # this many polls of an import's status are dropped unanswered first
     unavailable_polls: int = 0      # then this many answer 503 with ``retry_after`` (Redis down at the target)
     etags: bool = False             # import status and file-upload list send ETags and answer If-None-Match
+    waits: bool = False             # an async import sent with ?wait= is answered final, as racelab's
     stale_etags: bool = False       # …with one ETag for every answer: a 304 that hides every change
     # An import's n-th attempt (counted per Idempotency-Key; a POST without one is always a first) meets
     # import_faults[n], if any: "reset" (connection dropped unanswered), "reset_after_import" (imported,
@@ -165,7 +166,7 @@ class _Handler(BaseHTTPRequestHandler):
             st.projects[pid] = {"id": pid, "title": json.loads(raw)["title"], "task_number": 0}
             return self._send(201, st.projects[pid])
         if len(parts) == 4 and parts[3] == "import":
-            return self._import(int(parts[2]), raw, query.get("async") == ["true"])
+            return self._import(int(parts[2]), raw, query.get("async") == ["true"], "wait" in query)
         self._send(404, {"detail": "no such path in the stub"})
 
     def _reset(self):
@@ -174,7 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.close()
         self.close_connection = True
 
-    def _import(self, pid, raw, is_async):
+    def _import(self, pid, raw, is_async, waited=False):
         st = self.state
         ctype = self.headers.get("Content-Type", "")
         if ctype.startswith("multipart/"):
@@ -199,14 +200,14 @@ class _Handler(BaseHTTPRequestHandler):
             if first_fingerprint != fingerprint:
                 return self._send(422, {"detail": f"Idempotency-Key {key!r} was used for another request"})
             return self._send(status, body)
-        status, body = self._store_import(pid, files, is_async)
+        status, body = self._store_import(pid, files, is_async, waited)
         if key is not None:
             st.keyed[key] = (fingerprint, status, body)
         if fault == "reset_after_import":
             return self._reset()
         self._send(status, body)
 
-    def _store_import(self, pid, files, is_async):
+    def _store_import(self, pid, files, is_async, waited=False):
         """Import ``files`` into project ``pid``; return the answer's ``(status, body)``."""
         st = self.state
         counts = []
@@ -239,6 +240,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = {"import": iid}
         if not st.upstream:
             body.update(status="created", file_upload_ids=ids, poll_url=f"/api/projects/{pid}/imports/{iid}")
+            if st.waits and waited:
+                body.update(st.imports[iid])
         return 201, body
 
 

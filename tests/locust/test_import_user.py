@@ -26,6 +26,14 @@ def test_correct_target_records_display_and_no_anomaly(ratio):
     assert out["statuses"] == {"completed": 2}
 
 
+def test_an_import_answered_final_is_not_polled_and_still_checked():
+    out = drive({"env": {"RACELAB_ASYNC_RATIO": "1"}, "state": {"waits": True}, "steps": [["file", "csv", 7]]})
+    assert out["results"] == [True] and out["anomalies"] == [] and out["http_failures"] == []
+    assert out["counters"]["imports_async"] == 1 and out["counters"]["jobs_completed"] == 1
+    assert not [path for path in out["reads"] if "/imports/" in path], out["reads"]  # the 201 said it all
+    assert any(path.endswith("/file-uploads") for path in out["reads"])  # what shows is still read
+
+
 def test_wrong_task_count_is_recorded_under_its_name():
     out = drive({"state": {"count_offset": 1}, "steps": [["file", "json", 5]]})
     assert [name for name, _ in out["anomalies"]] == ["task_count_mismatch", "never_displayed"]
