@@ -44,6 +44,7 @@ from label_studio.tasks.bulk import insert_tasks
 from label_studio.tasks.models import Task
 
 BATCH_SIZE = 500  # with fix R10 off, tasks per commit
+SAMPLE_SIZE = 100  # tasks (of the files, and of the JSON body) whose keys make a finished import's data_columns
 
 
 @dataclass
@@ -683,8 +684,11 @@ def _finish_import_if_done(import_id):
     if import_id is None:
         return
     with transaction.atomic():
-        project_import = ProjectImport.objects.select_for_update().filter(id=import_id).first()
-        if project_import is None or project_import.status in ProjectImport.FINAL:
+        try:  # get(), not first(): no ORDER BY to compile for a lookup by key
+            project_import = ProjectImport.objects.select_for_update().get(id=import_id)
+        except ProjectImport.DoesNotExist:
+            return
+        if project_import.status in ProjectImport.FINAL:
             return
         uploads = list(FileUpload.objects.filter(project_import_id=import_id, parent=None).only(
             "status", "is_parent_document", "pages_done", "pages_total", "original_name", "file", "error_message"))
@@ -692,11 +696,14 @@ def _finish_import_if_done(import_id):
             return
         failed = [fu.error_message for fu in uploads if fu.status == FileUpload.FAILED]
         tasks = Task.objects.filter(file_upload_id__in=_with_pages(uploads))
-        project_import.task_count = tasks.count() + len(project_import.tasks or [])
+        sample = list(tasks.values_list("data", flat=True)[:SAMPLE_SIZE])
+        # A sample short of SAMPLE_SIZE holds every task: count it, not the table again.
+        file_task_count = len(sample) if len(sample) < SAMPLE_SIZE else tasks.count()
+        project_import.task_count = file_task_count + len(project_import.tasks or [])
         formats = [fu.format for fu in uploads]
         project_import.found_formats = {fmt: formats.count(fmt) for fmt in sorted(set(formats))}
         project_import.could_be_tasks_list = any(fmt in (".csv", ".tsv", ".txt") for fmt in formats)
-        sample = list(tasks.values_list("data", flat=True)[:100]) + [task["data"] for task in (project_import.tasks or [])[:100]]
+        sample += [task["data"] for task in (project_import.tasks or [])[:SAMPLE_SIZE]]
         project_import.data_columns = sorted({key for data in sample for key in data})
         project_import.status = ProjectImport.FAILED if failed else ProjectImport.COMPLETED
         project_import.error = _import_error(failed, len(uploads), project_import.task_count)
