@@ -158,7 +158,7 @@ def _create_all_tasks(project, parsed, file_uploads):
             reader, texts = tasks
             task_ids += _create_pdf_pages_inline(project, fu, reader, texts)
         else:
-            task_ids += _create_tasks(project, fu, tasks)
+            task_ids += _create_tasks(project.id, fu, tasks)
             if fu is not None:
                 _mark_completed(fu)
     return task_ids
@@ -168,7 +168,7 @@ def _create_pdf_pages_inline(project, parent, reader, texts):
     """Create one page file upload and one task per page, complete them and the parent; return the tasks' ids."""
     pages = _create_page_uploads(parent, reader.pages)
     page_tasks = [(page, _page_task(parent, page.page_number, text)) for page, text in zip(pages, texts)]
-    task_ids = _insert_tasks(project, page_tasks)
+    task_ids = _insert_tasks(project.id, page_tasks)
     _mark_completed(*pages)
     FileUpload.objects.filter(id=parent.id).update(
         is_parent_document=True, pages_total=len(texts), pages_done=len(texts))
@@ -420,9 +420,9 @@ def run_import(import_id):
         if project_import.tasks and not project_import.task_count:
             with transaction.atomic():
                 if _fence_body(import_id, project_import.attempts):
-                    _create_tasks(project_import.project, None, project_import.tasks)
+                    _create_tasks(project_import.project_id, None, project_import.tasks)
                     _count_on_import(import_id, project_import.tasks)
-        file_uploads = FileUpload.objects.filter(project_import_id=import_id, parent=None).select_related("project")
+        file_uploads = FileUpload.objects.filter(project_import_id=import_id, parent=None)
         errors = []
         for file_upload in file_uploads.order_by("id"):
             try:
@@ -519,25 +519,25 @@ def _process_file_upload(file_upload):
         _mark_failed(file_upload.id, str(exc))
         return
     race_point("import.file_upload_parsed", file_upload_id=file_upload.id, tasks=len(tasks))
-    project = file_upload.project
+    project_id = file_upload.project_id
     if fix_enabled("R10") and fix_enabled("R1"):
         with transaction.atomic():
             if not _fence({file_upload.id: token}):
                 return
-            count = len(_create_tasks(project, file_upload, tasks))
+            count = len(_create_tasks(project_id, file_upload, tasks))
             _mark_completed(file_upload)
             _count_on_import(file_upload.project_import_id, tasks)
     elif not fix_enabled("R1"):
         _mark_completed(file_upload)
         race_point("import.status_committed_before_tasks", file_upload_id=file_upload.id)
         with transaction.atomic():
-            count = len(_create_tasks(project, file_upload, tasks))
+            count = len(_create_tasks(project_id, file_upload, tasks))
         _count_on_import(file_upload.project_import_id, tasks)
     else:
         count = 0
         for start in range(0, len(tasks), BATCH_SIZE):
             with transaction.atomic():
-                count += len(_create_tasks(project, file_upload, tasks[start:start + BATCH_SIZE]))
+                count += len(_create_tasks(project_id, file_upload, tasks[start:start + BATCH_SIZE]))
             race_point("import.task_batch_committed", file_upload_id=file_upload.id, tasks=count)
         _mark_completed(file_upload)
         _count_on_import(file_upload.project_import_id, tasks)
@@ -593,7 +593,7 @@ def process_pdf_pages(page_ids):
     and the job that brings it to ``pages_total`` finalises the parent, in that
     same transaction: parent ``completed`` ⇔ every page is final.
     """
-    pages = list(FileUpload.objects.select_related("project").filter(id__in=page_ids).order_by("id"))
+    pages = list(FileUpload.objects.filter(id__in=page_ids).order_by("id"))
     for page_id in sorted(set(page_ids) - {page.id for page in pages}):
         race_point("import.job_row_missing", file_upload_id=page_id)
         event("import.job_row_missing", level=logging.ERROR, file_upload_id=page_id)
@@ -615,7 +615,7 @@ def process_pdf_pages(page_ids):
         if not extracted:
             return
         done = [(page, _page_task(parent, page.page_number, text)) for page, text, error in extracted if error is None]
-        _insert_tasks(pages[0].project, done)
+        _insert_tasks(pages[0].project_id, done)
         _mark_completed(*[page for page, _ in done])
         for page, _, error in extracted:
             if error is not None:
@@ -804,18 +804,21 @@ def _page_task(parent, number, text):
     return {"data": {"text": text, "page": number, "pdf": parent.file_name}}
 
 
-def _create_tasks(project, file_upload, tasks):
-    """Insert ``tasks`` of ``file_upload`` (None for a request body) for ``project``; return their ids."""
-    return _insert_tasks(project, [(file_upload, task) for task in tasks])
+def _create_tasks(project_id, file_upload, tasks):
+    """Insert ``tasks`` of ``file_upload`` (None for a request body) for project ``project_id``; return their ids."""
+    return _insert_tasks(project_id, [(file_upload, task) for task in tasks])
 
 
-def _insert_tasks(project, tasks):
-    """Insert ``(file_upload, task)`` pairs for ``project`` with fresh inner ids; return the tasks' ids."""
+def _insert_tasks(project_id, tasks):
+    """Insert ``(file_upload, task)`` pairs for project ``project_id`` with fresh inner ids; return the tasks' ids.
+
+    It takes the project's id, not the project: a job has the id on its rows and reads no project row for it.
+    """
     if not tasks:  # e.g. every page of a page job failed: no inner ids to allocate, no lock to take
         return []
-    inner_ids = _allocate_inner_ids(project.id, len(tasks))
+    inner_ids = _allocate_inner_ids(project_id, len(tasks))
     rows = [
-        {"project_id": project.id, "file_upload_id": file_upload.id if file_upload else None, "data": task["data"],
+        {"project_id": project_id, "file_upload_id": file_upload.id if file_upload else None, "data": task["data"],
          "meta": {key: task[key] for key in ("annotations", "predictions", "meta") if key in task},
          "inner_id": inner_id}
         for (file_upload, task), inner_id in zip(tasks, inner_ids)
