@@ -405,7 +405,8 @@ def run_import(import_id):
         if not claimed:
             _log_unclaimable(import_id)
             return
-        project_import = ProjectImport.objects.get(id=import_id)
+        # The columns this job reads; the finish reads the row again, locked.
+        project_import = ProjectImport.objects.only("project_id", "attempts", "tasks", "task_count").get(id=import_id)
     else:
         try:
             project_import = ProjectImport.objects.get(id=import_id)
@@ -684,8 +685,9 @@ def _finish_import_if_done(import_id):
     if import_id is None:
         return
     with transaction.atomic():
-        try:  # get(), not first(): no ORDER BY to compile for a lookup by key
-            project_import = ProjectImport.objects.select_for_update().get(id=import_id)
+        try:  # get(), not first(): no ORDER BY to compile for a lookup by key; only what is read, the rest is written
+            project_import = ProjectImport.objects.select_for_update().only("status", "tasks", "created_at").get(
+                id=import_id)
         except ProjectImport.DoesNotExist:
             return
         if project_import.status in ProjectImport.FINAL:
