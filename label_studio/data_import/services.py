@@ -44,6 +44,7 @@ from label_studio.tasks.bulk import insert_tasks
 from label_studio.tasks.models import Task
 
 BATCH_SIZE = 500  # with fix R10 off, tasks per commit
+SAMPLE_SIZE = 100  # tasks (of the files, and of the JSON body) whose keys make a finished import's data_columns
 
 
 @dataclass
@@ -157,7 +158,7 @@ def _create_all_tasks(project, parsed, file_uploads):
             reader, texts = tasks
             task_ids += _create_pdf_pages_inline(project, fu, reader, texts)
         else:
-            task_ids += _create_tasks(project, fu, tasks)
+            task_ids += _create_tasks(project.id, fu, tasks)
             if fu is not None:
                 _mark_completed(fu)
     return task_ids
@@ -167,7 +168,7 @@ def _create_pdf_pages_inline(project, parent, reader, texts):
     """Create one page file upload and one task per page, complete them and the parent; return the tasks' ids."""
     pages = _create_page_uploads(parent, reader.pages)
     page_tasks = [(page, _page_task(parent, page.page_number, text)) for page, text in zip(pages, texts)]
-    task_ids = _insert_tasks(project, page_tasks)
+    task_ids = _insert_tasks(project.id, page_tasks)
     _mark_completed(*pages)
     FileUpload.objects.filter(id=parent.id).update(
         is_parent_document=True, pages_total=len(texts), pages_done=len(texts))
@@ -410,7 +411,8 @@ def run_import(import_id):
         if not claimed:
             _log_unclaimable(import_id)
             return
-        project_import = ProjectImport.objects.get(id=import_id)
+        # The columns this job reads; the finish reads the row again, locked.
+        project_import = ProjectImport.objects.only("project_id", "attempts", "tasks", "task_count").get(id=import_id)
     else:
         try:
             project_import = ProjectImport.objects.get(id=import_id)
@@ -425,9 +427,9 @@ def run_import(import_id):
         if project_import.tasks and not project_import.task_count:
             with transaction.atomic():
                 if _fence_body(import_id, project_import.attempts):
-                    _create_tasks(project_import.project, None, project_import.tasks)
+                    _create_tasks(project_import.project_id, None, project_import.tasks)
                     _count_on_import(import_id, project_import.tasks)
-        file_uploads = FileUpload.objects.filter(project_import_id=import_id, parent=None).select_related("project")
+        file_uploads = FileUpload.objects.filter(project_import_id=import_id, parent=None)
         errors = []
         for file_upload in file_uploads.order_by("id"):
             try:
@@ -524,25 +526,25 @@ def _process_file_upload(file_upload):
         _mark_failed(file_upload.id, str(exc))
         return
     race_point("import.file_upload_parsed", file_upload_id=file_upload.id, tasks=len(tasks))
-    project = file_upload.project
+    project_id = file_upload.project_id
     if fix_enabled("R10") and fix_enabled("R1"):
         with transaction.atomic():
             if not _fence({file_upload.id: token}):
                 return
-            count = len(_create_tasks(project, file_upload, tasks))
+            count = len(_create_tasks(project_id, file_upload, tasks))
             _mark_completed(file_upload)
             _count_on_import(file_upload.project_import_id, tasks)
     elif not fix_enabled("R1"):
         _mark_completed(file_upload)
         race_point("import.status_committed_before_tasks", file_upload_id=file_upload.id)
         with transaction.atomic():
-            count = len(_create_tasks(project, file_upload, tasks))
+            count = len(_create_tasks(project_id, file_upload, tasks))
         _count_on_import(file_upload.project_import_id, tasks)
     else:
         count = 0
         for start in range(0, len(tasks), BATCH_SIZE):
             with transaction.atomic():
-                count += len(_create_tasks(project, file_upload, tasks[start:start + BATCH_SIZE]))
+                count += len(_create_tasks(project_id, file_upload, tasks[start:start + BATCH_SIZE]))
             race_point("import.task_batch_committed", file_upload_id=file_upload.id, tasks=count)
         _mark_completed(file_upload)
         _count_on_import(file_upload.project_import_id, tasks)
@@ -598,7 +600,7 @@ def process_pdf_pages(page_ids):
     and the job that brings it to ``pages_total`` finalises the parent, in that
     same transaction: parent ``completed`` ⇔ every page is final.
     """
-    pages = list(FileUpload.objects.select_related("project").filter(id__in=page_ids).order_by("id"))
+    pages = list(FileUpload.objects.filter(id__in=page_ids).order_by("id"))
     for page_id in sorted(set(page_ids) - {page.id for page in pages}):
         race_point("import.job_row_missing", file_upload_id=page_id)
         event("import.job_row_missing", level=logging.ERROR, file_upload_id=page_id)
@@ -620,7 +622,7 @@ def process_pdf_pages(page_ids):
         if not extracted:
             return
         done = [(page, _page_task(parent, page.page_number, text)) for page, text, error in extracted if error is None]
-        _insert_tasks(pages[0].project, done)
+        _insert_tasks(pages[0].project_id, done)
         _mark_completed(*[page for page, _ in done])
         for page, _, error in extracted:
             if error is not None:
@@ -689,8 +691,12 @@ def _finish_import_if_done(import_id):
     if import_id is None:
         return
     with transaction.atomic():
-        project_import = ProjectImport.objects.select_for_update().filter(id=import_id).first()
-        if project_import is None or project_import.status in ProjectImport.FINAL:
+        try:  # get(), not first(): no ORDER BY to compile for a lookup by key; only what is read, the rest is written
+            project_import = ProjectImport.objects.select_for_update().only("status", "tasks", "created_at").get(
+                id=import_id)
+        except ProjectImport.DoesNotExist:
+            return
+        if project_import.status in ProjectImport.FINAL:
             return
         uploads = list(FileUpload.objects.filter(project_import_id=import_id, parent=None).only(
             "status", "is_parent_document", "pages_done", "pages_total", "original_name", "file", "error_message"))
@@ -698,11 +704,14 @@ def _finish_import_if_done(import_id):
             return
         failed = [fu.error_message for fu in uploads if fu.status == FileUpload.FAILED]
         tasks = Task.objects.filter(file_upload_id__in=_with_pages(uploads))
-        project_import.task_count = tasks.count() + len(project_import.tasks or [])
+        sample = list(tasks.values_list("data", flat=True)[:SAMPLE_SIZE])
+        # A sample short of SAMPLE_SIZE holds every task: count it, not the table again.
+        file_task_count = len(sample) if len(sample) < SAMPLE_SIZE else tasks.count()
+        project_import.task_count = file_task_count + len(project_import.tasks or [])
         formats = [fu.format for fu in uploads]
         project_import.found_formats = {fmt: formats.count(fmt) for fmt in sorted(set(formats))}
         project_import.could_be_tasks_list = any(fmt in (".csv", ".tsv", ".txt") for fmt in formats)
-        sample = list(tasks.values_list("data", flat=True)[:100]) + [task["data"] for task in (project_import.tasks or [])[:100]]
+        sample += [task["data"] for task in (project_import.tasks or [])[:SAMPLE_SIZE]]
         project_import.data_columns = sorted({key for data in sample for key in data})
         project_import.status = ProjectImport.FAILED if failed else ProjectImport.COMPLETED
         project_import.error = _import_error(failed, len(uploads), project_import.task_count)
@@ -803,18 +812,21 @@ def _page_task(parent, number, text):
     return {"data": {"text": text, "page": number, "pdf": parent.file_name}}
 
 
-def _create_tasks(project, file_upload, tasks):
-    """Insert ``tasks`` of ``file_upload`` (None for a request body) for ``project``; return their ids."""
-    return _insert_tasks(project, [(file_upload, task) for task in tasks])
+def _create_tasks(project_id, file_upload, tasks):
+    """Insert ``tasks`` of ``file_upload`` (None for a request body) for project ``project_id``; return their ids."""
+    return _insert_tasks(project_id, [(file_upload, task) for task in tasks])
 
 
-def _insert_tasks(project, tasks):
-    """Insert ``(file_upload, task)`` pairs for ``project`` with fresh inner ids; return the tasks' ids."""
+def _insert_tasks(project_id, tasks):
+    """Insert ``(file_upload, task)`` pairs for project ``project_id`` with fresh inner ids; return the tasks' ids.
+
+    It takes the project's id, not the project: a job has the id on its rows and reads no project row for it.
+    """
     if not tasks:  # e.g. every page of a page job failed: no inner ids to allocate, no lock to take
         return []
-    inner_ids = _allocate_inner_ids(project.id, len(tasks))
+    inner_ids = _allocate_inner_ids(project_id, len(tasks))
     rows = [
-        {"project_id": project.id, "file_upload_id": file_upload.id if file_upload else None, "data": task["data"],
+        {"project_id": project_id, "file_upload_id": file_upload.id if file_upload else None, "data": task["data"],
          "meta": {key: task[key] for key in ("annotations", "predictions", "meta") if key in task},
          "inner_id": inner_id}
         for (file_upload, task), inner_id in zip(tasks, inner_ids)
