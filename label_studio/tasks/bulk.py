@@ -23,6 +23,7 @@ from label_studio.tasks.models import Task
 #: The columns a row gives, in order; ``id`` and ``created_at`` are filled in here.
 COLUMNS = ("project_id", "file_upload_id", "data", "meta", "inner_id")
 _JSON = ("data", "meta")
+_SEQUENCES = {}  # PostgreSQL: database alias -> the sequence of the tasks' ids (see _sequence)
 
 
 def insert_tasks(rows):
@@ -59,8 +60,8 @@ def _allocate_ids(connection, cursor, count):
     """Return ``count`` fresh task ids, ascending."""
     if connection.vendor == "postgresql":
         # nextval is atomic across sessions, so the ids are ours whatever commits around us; one round trip.
-        cursor.execute(f"SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                       [Task._meta.db_table, count])
+        # The sequence is named, not looked up by pg_get_serial_sequence() per row: that was 4 of 5 ms a 1000.
+        cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [_sequence(cursor), count])
         return sorted(task_id for task_id, in cursor.fetchall())
     # SQLite: AUTOINCREMENT's high-water mark (never reused, unlike max(id)); the atomic block's
     # BEGIN IMMEDIATE holds the write lock, so no other writer takes these ids before our INSERT.
@@ -68,6 +69,15 @@ def _allocate_ids(connection, cursor, count):
     found = cursor.fetchone()
     start = (found[0] if found else 0) + 1
     return list(range(start, start + count))
+
+
+def _sequence(cursor):
+    """Return the name of the sequence that gives the tasks' ids (PostgreSQL), looked up once per database."""
+    alias = cursor.db.alias
+    if alias not in _SEQUENCES:
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [Task._meta.db_table])
+        _SEQUENCES[alias] = cursor.fetchone()[0]
+    return _SEQUENCES[alias]
 
 
 def _copy(cursor, values):
