@@ -63,6 +63,10 @@ class Parsed:
     found_formats: dict = field(default_factory=dict)
     data_columns: set = field(default_factory=set)
 
+    def task_count(self):
+        """Return how many tasks the uploads make: a PDF one per page."""
+        return sum(len(tasks[1]) if isinstance(tasks, tuple) else len(tasks) for _, tasks in self.tasks_by_upload)
+
 
 # --- synchronous import -----------------------------------------------------------------------
 
@@ -82,15 +86,17 @@ def sync_import(project, user, uploads, body_tasks=None, return_task_ids=False):
     stored = []
     try:
         if fix_enabled("R1"):
+            inner_ids = _reserve_inner_ids(project.id, parsed.task_count())
             with transaction.atomic():
                 file_uploads = _create_file_uploads(project, user, parsed, stored)
                 race_point("import.file_uploads_created", file_upload_ids=_ids(file_uploads))
-                task_ids = _create_all_tasks(project, parsed, file_uploads)
+                task_ids = _create_all_tasks(project, parsed, file_uploads, inner_ids)
         else:
             file_uploads = _create_file_uploads(project, user, parsed, stored)
             race_point("import.after_upload_commit", file_upload_ids=_ids(file_uploads))
+            inner_ids = _reserve_inner_ids(project.id, parsed.task_count())
             with transaction.atomic():
-                task_ids = _create_all_tasks(project, parsed, file_uploads)
+                task_ids = _create_all_tasks(project, parsed, file_uploads, inner_ids)
     except BaseException:
         _delete_stored(stored)
         raise
@@ -150,25 +156,25 @@ def _ids(file_uploads):
     return [fu.id for fu in file_uploads if fu is not None]
 
 
-def _create_all_tasks(project, parsed, file_uploads):
+def _create_all_tasks(project, parsed, file_uploads, inner_ids):
     """Create the tasks of every parsed upload and complete its file upload; return the new tasks' ids."""
     task_ids = []
     for fu, (upload, tasks) in zip(file_uploads, parsed.tasks_by_upload):
         if fu is not None and fu.format == ".pdf":
             reader, texts = tasks
-            task_ids += _create_pdf_pages_inline(project, fu, reader, texts)
+            task_ids += _create_pdf_pages_inline(project, fu, reader, texts, inner_ids)
         else:
-            task_ids += _create_tasks(project.id, fu, tasks)
+            task_ids += _create_tasks(project.id, fu, tasks, inner_ids)
             if fu is not None:
                 _mark_completed(fu)
     return task_ids
 
 
-def _create_pdf_pages_inline(project, parent, reader, texts):
+def _create_pdf_pages_inline(project, parent, reader, texts, inner_ids):
     """Create one page file upload and one task per page, complete them and the parent; return the tasks' ids."""
     pages = _create_page_uploads(parent, reader.pages)
     page_tasks = [(page, _page_task(parent, page.page_number, text)) for page, text in zip(pages, texts)]
-    task_ids = _insert_tasks(project.id, page_tasks)
+    task_ids = _insert_tasks(project.id, page_tasks, inner_ids)
     _mark_completed(*pages)
     FileUpload.objects.filter(id=parent.id).update(
         is_parent_document=True, pages_total=len(texts), pages_done=len(texts))
@@ -425,9 +431,10 @@ def run_import(import_id):
     race_point("import.job_claimed", import_id=import_id)
     try:
         if project_import.tasks and not project_import.task_count:
+            inner_ids = _reserve_inner_ids(project_import.project_id, len(project_import.tasks))
             with transaction.atomic():
                 if _fence_body(import_id, project_import.attempts):
-                    _create_tasks(project_import.project_id, None, project_import.tasks)
+                    _create_tasks(project_import.project_id, None, project_import.tasks, inner_ids)
                     _count_on_import(import_id, project_import.tasks)
         file_uploads = FileUpload.objects.filter(project_import_id=import_id, parent=None)
         errors = []
@@ -527,24 +534,25 @@ def _process_file_upload(file_upload):
         return
     race_point("import.file_upload_parsed", file_upload_id=file_upload.id, tasks=len(tasks))
     project_id = file_upload.project_id
+    inner_ids = _reserve_inner_ids(project_id, len(tasks))
     if fix_enabled("R10") and fix_enabled("R1"):
         with transaction.atomic():
             if not _fence({file_upload.id: token}):
                 return
-            count = len(_create_tasks(project_id, file_upload, tasks))
+            count = len(_create_tasks(project_id, file_upload, tasks, inner_ids))
             _mark_completed(file_upload)
             _count_on_import(file_upload.project_import_id, tasks)
     elif not fix_enabled("R1"):
         _mark_completed(file_upload)
         race_point("import.status_committed_before_tasks", file_upload_id=file_upload.id)
         with transaction.atomic():
-            count = len(_create_tasks(project_id, file_upload, tasks))
+            count = len(_create_tasks(project_id, file_upload, tasks, inner_ids))
         _count_on_import(file_upload.project_import_id, tasks)
     else:
         count = 0
         for start in range(0, len(tasks), BATCH_SIZE):
             with transaction.atomic():
-                count += len(_create_tasks(project_id, file_upload, tasks[start:start + BATCH_SIZE]))
+                count += len(_create_tasks(project_id, file_upload, tasks[start:start + BATCH_SIZE], inner_ids))
             race_point("import.task_batch_committed", file_upload_id=file_upload.id, tasks=count)
         _mark_completed(file_upload)
         _count_on_import(file_upload.project_import_id, tasks)
@@ -616,13 +624,14 @@ def process_pdf_pages(page_ids):
     if not pages:
         return
     extracted = [(page, *_extract_page(page)) for page in pages]
+    inner_ids = _reserve_inner_ids(pages[0].project_id, sum(error is None for _, _, error in extracted))
     with transaction.atomic():
         held = _fence(tokens)
         extracted = [(page, text, error) for page, text, error in extracted if page.id in held]
         if not extracted:
             return
         done = [(page, _page_task(parent, page.page_number, text)) for page, text, error in extracted if error is None]
-        _insert_tasks(pages[0].project_id, done)
+        _insert_tasks(pages[0].project_id, done, inner_ids)
         _mark_completed(*[page for page, _ in done])
         for page, _, error in extracted:
             if error is not None:
@@ -812,29 +821,41 @@ def _page_task(parent, number, text):
     return {"data": {"text": text, "page": number, "pdf": parent.file_name}}
 
 
-def _create_tasks(project_id, file_upload, tasks):
+def _create_tasks(project_id, file_upload, tasks, inner_ids):
     """Insert ``tasks`` of ``file_upload`` (None for a request body) for project ``project_id``; return their ids."""
-    return _insert_tasks(project_id, [(file_upload, task) for task in tasks])
+    return _insert_tasks(project_id, [(file_upload, task) for task in tasks], inner_ids)
 
 
-def _insert_tasks(project_id, tasks):
-    """Insert ``(file_upload, task)`` pairs for project ``project_id`` with fresh inner ids; return the tasks' ids.
+def _insert_tasks(project_id, tasks, inner_ids):
+    """Insert ``(file_upload, task)`` pairs for project ``project_id``; return the tasks' ids.
 
+    Each task takes the next of ``inner_ids``, an iterator from :func:`_reserve_inner_ids`.
     It takes the project's id, not the project: a job has the id on its rows and reads no project row for it.
     """
-    if not tasks:  # e.g. every page of a page job failed: no inner ids to allocate, no lock to take
+    if not tasks:  # e.g. every page of a page job failed
         return []
-    inner_ids = _allocate_inner_ids(project_id, len(tasks))
     rows = [
         {"project_id": project_id, "file_upload_id": file_upload.id if file_upload else None, "data": task["data"],
          "meta": {key: task[key] for key in ("annotations", "predictions", "meta") if key in task},
          "inner_id": inner_id}
-        for (file_upload, task), inner_id in zip(tasks, inner_ids)
+        for (file_upload, task), inner_id in zip(tasks, itertools.islice(inner_ids, len(tasks)))
     ]
     task_ids = insert_tasks(rows)
     uploads = {row["file_upload_id"] for row in rows}
     race_point("import.tasks_created", file_upload_id=uploads.pop() if len(uploads) == 1 else None, tasks=len(rows))
     return task_ids
+
+
+def _reserve_inner_ids(project_id, count):
+    """Return an iterator over ``count`` unused inner ids of the project, for the next transaction that inserts tasks.
+
+    Call it before that transaction: with fix R11 the project's row is locked
+    for the one UPDATE that advances its counter, not for the whole insert,
+    so concurrent imports into one project do not queue behind each other's
+    tasks. Ids reserved by a transaction that rolls back stay unused, as a
+    sequence's do; no id is ever given twice.
+    """
+    return iter(_allocate_inner_ids(project_id, count) if count else ())
 
 
 def _allocate_inner_ids(project_id, count):

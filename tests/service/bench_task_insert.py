@@ -18,14 +18,13 @@ import tempfile
 import time
 
 
-def old_insert_tasks(project_id, tasks):
+def old_insert_tasks(project_id, tasks, inner_ids):
     """The write path before COPY: one ``bulk_create`` of Task objects (what ``_insert_tasks`` did)."""
     from label_studio.data_import import services
     from label_studio.tasks.models import Task
 
     if not tasks:
         return []
-    inner_ids = services._allocate_inner_ids(project_id, len(tasks))
     rows = [
         Task(project_id=project_id, file_upload_id=file_upload.id if file_upload else None, data=task["data"],
              meta={key: task[key] for key in ("annotations", "predictions", "meta") if key in task},
