@@ -86,10 +86,12 @@ def sync_import(project, user, uploads, body_tasks=None, return_task_ids=False):
     stored = []
     try:
         if fix_enabled("R1"):
-            inner_ids = _reserve_inner_ids(project.id, parsed.task_count())
             with transaction.atomic():
                 file_uploads = _create_file_uploads(project, user, parsed, stored)
                 race_point("import.file_uploads_created", file_upload_ids=_ids(file_uploads))
+                # Here, not before the block: with an Idempotency-Key, import_once's transaction encloses this
+                # one and holds the project's row to its end, so the row is taken as late as it can be.
+                inner_ids = _reserve_inner_ids(project.id, parsed.task_count())
                 task_ids = _create_all_tasks(project, parsed, file_uploads, inner_ids)
         else:
             file_uploads = _create_file_uploads(project, user, parsed, stored)
@@ -849,11 +851,13 @@ def _insert_tasks(project_id, tasks, inner_ids):
 def _reserve_inner_ids(project_id, count):
     """Return an iterator over ``count`` unused inner ids of the project, for the next transaction that inserts tasks.
 
-    Call it before that transaction: with fix R11 the project's row is locked
-    for the one UPDATE that advances its counter, not for the whole insert,
-    so concurrent imports into one project do not queue behind each other's
-    tasks. Ids reserved by a transaction that rolls back stay unused, as a
-    sequence's do; no id is ever given twice.
+    A job calls it before that transaction: with fix R11 the project's row is
+    then locked for the one UPDATE that advances its counter, not for the whole
+    insert, so concurrent imports into one project do not queue behind each
+    other's tasks. A sync import, which may run inside ``import_once``'s
+    transaction, calls it last thing before its insert. Ids reserved by a
+    transaction that rolls back stay unused, as a sequence's do; no id is ever
+    given twice.
     """
     return iter(_allocate_inner_ids(project_id, count) if count else ())
 
