@@ -175,8 +175,10 @@ def load_and_report(scenario="all", users=20, spawn_rate=None, run_time="30s", h
     with contextlib.ExitStack() as stack:
         app = None
         if not host:
+            # The app's own output goes to a file of the results, where a failed start-up says to look.
+            output = log or stack.enter_context(open(results / "server_output.log", "w"))
             app = stack.enter_context(served_app(db=db, workers=workers, web_workers=2, inject=inject, fixes=fixes,
-                                                 log=log or subprocess.DEVNULL, access_log=results / SERVER_LOG,
+                                                 log=output, access_log=results / SERVER_LOG,
                                                  commit_log=results / COMMIT_LOG_DIR,
                                                  extra_env=reconciler_timing(stuck)))
             host, token = app.url, app.token

@@ -166,7 +166,8 @@ def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=
                       env={**env, "PGAPPNAME": "racelab worker"})
         supervise("rq cron", [sys.executable, "-m", "rq.cli", "cron", "label_studio.data_import.cron", "-l", "WARNING"],
                   env={**env, "PGAPPNAME": "racelab cron", "RQ_REDIS_URL": redis_url})
-        _wait_until_up(app)
+        _wait_until_up(app, where=f"in {log.name}" if isinstance(getattr(log, "name", None), str)
+                       and not log.name.startswith("<") else "above")
         app.supervisor.start()
         yield app
 
@@ -179,13 +180,14 @@ def manage(env, *args):
     return subprocess.run([*MANAGE, *args], env=env, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def _wait_until_up(app, timeout=60):
+def _wait_until_up(app, where="above", timeout=60):
+    """Return once ``app`` answers; raise RuntimeError naming a process that exited first and ``where`` its output is."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for process in app.processes:
             if process.poll() is not None:
                 raise RuntimeError(f"{' '.join(map(str, process.args))} exited with {process.returncode} at start-up; "
-                                   "its output is above.")
+                                   f"its output is {where}.")
         try:
             with urllib.request.urlopen(f"{app.url}/api/health/import-flow", timeout=2):
                 return
