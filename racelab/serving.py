@@ -12,6 +12,7 @@ API token reach every process through its environment, and the token is written 
 file only its owner can read.
 """
 import contextlib
+import io
 import os
 import secrets
 import shutil
@@ -166,8 +167,8 @@ def served_app(port=None, db="postgres", redis_url=None, workers=2, web_workers=
                       env={**env, "PGAPPNAME": "racelab worker"})
         supervise("rq cron", [sys.executable, "-m", "rq.cli", "cron", "label_studio.data_import.cron", "-l", "WARNING"],
                   env={**env, "PGAPPNAME": "racelab cron", "RQ_REDIS_URL": redis_url})
-        _wait_until_up(app, where=f"in {log.name}" if isinstance(getattr(log, "name", None), str)
-                       and not log.name.startswith("<") else "above")
+        _wait_until_up(app, where=f"in {log.name}" if isinstance(log, io.FileIO | io.TextIOWrapper)
+                       and log not in (sys.stdout, sys.stderr) else "above")
         app.supervisor.start()
         yield app
 
