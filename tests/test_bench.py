@@ -74,7 +74,7 @@ def test_bench_serves_two_builds_side_by_side_and_writes_the_cost_per_import(tmp
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     bench = json.loads(out.read_text())
     assert list(bench["builds"]) == ["this", "base HEAD"]
-    for figures in bench["figures"].values():
+    for figures in bench["figures"].values():  # the default warm-up round ran too, and is not counted
         for phase in ("small", "batch1000", "pdf2"):
             assert figures[f"{phase}_cpu_ms"] > 0 and figures[f"{phase}_wall_p50_ms"] > 0
             assert figures[f"{phase}_shown"] == ("2/2" if phase == "small" else "1/1")

@@ -48,6 +48,9 @@ def add_arguments(parser):
     parser.add_argument("--polls", type=int, default=100,
                         help="Reads of a finished import's status and file list a round (default 100 each).")
     parser.add_argument("--rounds", type=int, default=2, help="Interleaved rounds over both builds (default 2).")
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="Rounds run first and not counted (default 1): a process's first requests and jobs "
+                             "import and connect what it then keeps, a cost paid once, not per import.")
     parser.add_argument("--out", default="reports/latest/bench.json", help="Where to write the figures.")
 
 
@@ -263,11 +266,14 @@ def served_builds(args):
 def run(args):
     with served_builds(args) as builds:
         tallies = {(build.label, name): Tally() for build in builds for name, _ in phases(args)}
-        for round_number in range(args.rounds):
+        for round_number in range(args.warmup + args.rounds):
+            counted = round_number >= args.warmup
+            shown = (f"round {round_number - args.warmup + 1}/{args.rounds}" if counted
+                     else f"warm-up {round_number + 1}/{args.warmup}, not counted")
             for name, phase in phases(args):
                 for build in builds if round_number % 2 == 0 else builds[::-1]:
-                    print(f"racelab bench: round {round_number + 1}/{args.rounds}, {name} on {build.label}", flush=True)
-                    phase(build, tallies[build.label, name])
+                    print(f"racelab bench: {shown}, {name} on {build.label}", flush=True)
+                    phase(build, tallies[build.label, name] if counted else Tally())
         described = {build.label: {"root": str(build.root), "commit": build.commit, "fixes": build.fixes}
                      for build in builds}
     first, second = described
