@@ -72,18 +72,13 @@ class ImportAPI(APIView):
         key = idempotency_key(request)
         try:
             uploads, body_tasks = read_import_request(request)
-
-            def start():
-                if use_async:
-                    return services.start_async_import(project, request.user, uploads, body_tasks)
-                return services.sync_import(project, request.user, uploads, body_tasks, return_task_ids)
-
-            if key is None:
-                result = start()
+            once = None if key is None else (key, services.request_fingerprint(
+                uploads, body_tasks, use_async=use_async, return_task_ids=return_task_ids))
+            if use_async:
+                result = services.start_async_import(project, request.user, uploads, body_tasks, idempotency=once)
             else:
-                fingerprint = services.request_fingerprint(uploads, body_tasks, use_async=use_async,
-                                                           return_task_ids=return_task_ids)
-                result = services.import_once(project, request.user, key, fingerprint, start)
+                result = services.sync_import(project, request.user, uploads, body_tasks, return_task_ids,
+                                              idempotency=once)
         except BadImport as exc:
             return Response(exc.response_data(), status=status.HTTP_400_BAD_REQUEST)
         except services.IdempotencyKeyReused as exc:

@@ -71,27 +71,37 @@ class Parsed:
 # --- synchronous import -----------------------------------------------------------------------
 
 
-def sync_import(project, user, uploads, body_tasks=None, return_task_ids=False):
+def sync_import(project, user, uploads, body_tasks=None, return_task_ids=False, idempotency=None):
     """Import ``uploads`` (and ``body_tasks``) into ``project`` in the request; return upstream's response dict.
 
     Everything is parsed before the first write; a BadImport leaves no row and
     no stored file behind. The file uploads, their tasks and their status change
     commit together (fix R1): a reader sees all of a file's tasks or none of it.
     With ``return_task_ids`` the response also lists the new tasks' ids, as
-    upstream's ``?return_task_ids=true`` does.
+    upstream's ``?return_task_ids=true`` does. With ``idempotency``, a
+    ``(key, fingerprint)`` pair, it runs once per key (:func:`import_once`).
     """
     started = time.monotonic()
     parsed = parse_uploads(uploads, body_tasks)
     event("import.sync_started", project_id=project.id, files=len(uploads))
+    # Before any transaction, in one autocommitted UPDATE: reserved inside one (import_once's with a key), the
+    # project's row would stay locked to its commit, and every other import into the project would wait for it.
+    inner_ids = _reserve_inner_ids(project.id, parsed.task_count()) if fix_enabled("R1") else None
+
+    def write():
+        return _write_sync_import(project, user, parsed, inner_ids, return_task_ids, started)
+
+    return write() if idempotency is None else import_once(project, user, *idempotency, write)
+
+
+def _write_sync_import(project, user, parsed, inner_ids, return_task_ids, started):
+    """Store the files and tasks of ``parsed`` (see :func:`sync_import`); return the response dict."""
     stored = []
     try:
         if fix_enabled("R1"):
             with transaction.atomic():
                 file_uploads = _create_file_uploads(project, user, parsed, stored)
                 race_point("import.file_uploads_created", file_upload_ids=_ids(file_uploads))
-                # Here, not before the block: with an Idempotency-Key, import_once's transaction encloses this
-                # one and holds the project's row to its end, so the row is taken as late as it can be.
-                inner_ids = _reserve_inner_ids(project.id, parsed.task_count())
                 task_ids = _create_all_tasks(project, parsed, file_uploads, inner_ids)
         else:
             file_uploads = _create_file_uploads(project, user, parsed, stored)
@@ -187,7 +197,7 @@ def _create_pdf_pages_inline(project, parent, reader, texts, inner_ids):
 # --- async import: the request ----------------------------------------------------------------
 
 
-def start_async_import(project, user, uploads, body_tasks=None):
+def start_async_import(project, user, uploads, body_tasks=None, idempotency=None):
     """Record an async import and dispatch ``run_import`` on commit; return the ProjectImport.
 
     Only cheap checks run in the request (names, formats, sizes, the body's
@@ -199,7 +209,8 @@ def start_async_import(project, user, uploads, body_tasks=None):
     When Redis does not answer before anything is written, raise
     ImportsUnavailable and store nothing; when the enqueue fails after the
     commit, the import records it (:func:`_wait_for_dispatch`) and the
-    reconciler sends it again once Redis is back.
+    reconciler sends it again once Redis is back. With ``idempotency``, a
+    ``(key, fingerprint)`` pair, it runs once per key (:func:`import_once`).
     """
     for upload in uploads:
         check_file_name(upload.name)
@@ -214,6 +225,15 @@ def start_async_import(project, user, uploads, body_tasks=None):
     except QueueUnreachable as exc:
         event("import.refused_queue_unreachable", level=logging.ERROR, project_id=project.id, error=str(exc))
         raise ImportsUnavailable() from exc
+
+    def record():
+        return _record_async_import(project, user, uploads, body_tasks, queue_name)
+
+    return record() if idempotency is None else import_once(project, user, *idempotency, record)
+
+
+def _record_async_import(project, user, uploads, body_tasks, queue_name):
+    """Store the async import and its files, its job dispatched on commit (see :func:`start_async_import`)."""
     stored = []
     try:
         with transaction.atomic():
@@ -359,7 +379,9 @@ def request_fingerprint(uploads, body_tasks, **options):
 
 
 def import_once(project, user, key, fingerprint, start):
-    """Run ``start()`` — :func:`sync_import` or :func:`start_async_import` — once per ``key``; return its result.
+    """Run ``start()`` — the writes of :func:`sync_import` or :func:`start_async_import` — once per ``key``.
+
+    Return its result.
 
     The import and its ImportRequest row commit in one transaction, and the
     row's unique constraint lets only one of two concurrent requests with one
@@ -851,13 +873,13 @@ def _insert_tasks(project_id, tasks, inner_ids):
 def _reserve_inner_ids(project_id, count):
     """Return an iterator over ``count`` unused inner ids of the project, for the next transaction that inserts tasks.
 
-    A job calls it before that transaction: with fix R11 the project's row is
-    then locked for the one UPDATE that advances its counter, not for the whole
-    insert, so concurrent imports into one project do not queue behind each
-    other's tasks. A sync import, which may run inside ``import_once``'s
-    transaction, calls it last thing before its insert. Ids reserved by a
-    transaction that rolls back stay unused, as a sequence's do; no id is ever
-    given twice. Fix R11 off: the ids after the project's highest, read unlocked.
+    Jobs and sync imports call it before that transaction (and before
+    ``import_once``'s): with fix R11 the project's row is then locked for the one
+    UPDATE that advances its counter, not for the whole insert, so concurrent
+    imports into one project do not queue behind each other's tasks. Ids
+    reserved for a transaction that rolls back, or for a request that turns out
+    to be a replay of its Idempotency-Key, stay unused, as a sequence's do; no
+    id is ever given twice. Fix R11 off: the ids after the project's highest, read unlocked.
     """
     if not count:
         return iter(())

@@ -1,8 +1,12 @@
 """``Idempotency-Key`` on imports: a retried request gets the first one's import, never a second one."""
+import threading
+
 import pytest
+from django.db import connection
 
 from racelab.harness.rules import Point
 
+from label_studio.data_import import services
 from label_studio.data_import.models import FileUpload, ImportRequest, ProjectImport
 from label_studio.tasks.models import Task
 from tests.conftest import json_tasks, named
@@ -75,3 +79,34 @@ def test_two_concurrent_requests_with_one_key_make_one_import(mode, client_for, 
     points = [hit.point for hit in sync_points.trace if hit.point.startswith("import.idempotency")]
     assert points[:3] == ["import.idempotency_started"] * 2 + ["import.idempotency_key_claimed"], points
     assert points.count("import.idempotency_key_claimed") == 1, points
+
+
+def test_a_sync_import_with_a_key_holds_no_project_row_through_its_insert(api, project, sync_points):
+    # Its tasks are inserted, its transaction (import_once's) still open: another import into the project
+    # reserves its inner ids now, not after that commit. Reserved inside the transaction, the project's row
+    # would stay locked to its end and the reservation below would meet lock_timeout.
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's BEGIN IMMEDIATE serialises every writer; the project's row lock is PostgreSQL's")
+    reserved = []
+
+    def reserve_elsewhere():
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '3s'")
+            reserved.append(list(services._reserve_inner_ids(project.id, 2)))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            reserved.append(exc)
+        finally:
+            connection.close()
+
+    def while_inserted(context):
+        other = threading.Thread(target=reserve_elsewhere)
+        other.start()
+        other.join(10)
+
+    sync_points.on("import.tasks_created", while_inserted, label="another import reserves ids meanwhile")
+
+    assert post(api, project, "key-1").status_code == 201
+    assert len(reserved) == 1 and isinstance(reserved[0], list), (
+        f"another import could not reserve inner ids while this one's transaction was open: {reserved}")
+    assert not set(reserved[0]) & set(Task.objects.filter(project=project).values_list("inner_id", flat=True))
