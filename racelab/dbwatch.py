@@ -7,7 +7,8 @@
 reads the deadlock count again and, given the server's log (a server started by
 racelab logs every lock wait of :data:`~racelab.harness.commit_log.LOCK_WAIT_MS`
 or more: ``log_lock_waits`` and ``deadlock_timeout``), counts the waits and
-deadlocks it names. Without the log, lock waits are counted from the samples,
+deadlocks it names and keeps the first waits' statements (:func:`logged_waits`),
+which the lock-wait gate names. Without the log, lock waits are counted from the samples,
 which miss waits that end between two of them; the file says which.
 
 For SQLite there is no server to ask: the file records only the run's span, and
@@ -16,6 +17,7 @@ Read by :mod:`racelab.reports.database`; writes nothing else, reads no app code.
 """
 import contextlib
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -23,7 +25,8 @@ from pathlib import Path
 from racelab.harness.commit_log import LOCK_WAIT_MS
 from racelab.reports.database import DATABASE_JSON
 
-SERVER_SETTINGS = {"log_lock_waits": "on", "deadlock_timeout": f"{LOCK_WAIT_MS}ms"}  # for a server racelab starts
+# For a server racelab starts: each wait of LOCK_WAIT_MS or more logged, with the statement that waited.
+SERVER_SETTINGS = {"log_lock_waits": "on", "deadlock_timeout": f"{LOCK_WAIT_MS}ms", "log_min_error_statement": "log"}
 
 SERVER_METRICS = ("deadlocks", "lock_waits_per_hour", "connections_peak_pct")
 NOT_GIVEN = "the app's database was not given: pass --db-url postgresql://USER@HOST:PORT/NAME to watch it"
@@ -33,6 +36,7 @@ _CONNECTIONS = ("SELECT coalesce(nullif(application_name, ''), 'other'), count(*
                 "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() GROUP BY 1")
 _WAITS = ("SELECT pid, extract(epoch FROM now() - waitstart) * 1000 FROM pg_locks "
           "WHERE NOT granted AND waitstart IS NOT NULL")
+_LOG_LINE = re.compile(r".*?\[(?P<pid>\d+)\] (?P<level>[A-Z]+):\s+(?P<message>.*)")  # PostgreSQL's '%m [%p] '
 _DEADLOCKS = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
 
 
@@ -127,6 +131,27 @@ class DatabaseWatch:
                 log.seek(self._log_offset)
                 text = log.read()
             return {"count": text.count(" still waiting for "), "deadlocks_logged": text.count("deadlock detected"),
-                    "longest_ms": longest, "source": "the server log"}
+                    "longest_ms": longest, "source": "the server log", "logged": logged_waits(text)}
         return {"count": sum(ms >= LOCK_WAIT_MS for ms in sampled), "longest_ms": longest,
                 "source": f"samples every {self.interval:g} s, which miss waits between two"}
+
+
+def logged_waits(text, limit=5):
+    """Return the first ``limit`` lock waits in a PostgreSQL log: ``{"wait", "context", "statement"}`` each.
+
+    The server logs a wait as a ``LOG`` line, then ``DETAIL``, ``CONTEXT`` and
+    ``STATEMENT`` lines of the same process (``[pid]`` in the default line prefix):
+    what waited, on what, and in which statement.
+    """
+    found, lines = [], [_LOG_LINE.match(line) for line in text.splitlines()]
+    for number, line in enumerate(lines):
+        if len(found) == limit:
+            break
+        if not line or " still waiting for " not in line["message"]:
+            continue
+        wait = {"wait": line["message"], "context": "", "statement": ""}
+        for following in lines[number + 1:number + 8]:
+            if following and following["pid"] == line["pid"] and following["level"].lower() in wait:
+                wait[following["level"].lower()] = following["message"][:300]
+        found.append(wait)
+    return found

@@ -60,11 +60,13 @@ def database_metrics(server, records, percentile):
         count = int(waits.get("count", 0)) + len(app_waits) + len(locked)
         longest = max([waits.get("longest_ms", 0.0), *(r["lock_wait_ms"] for r in app_waits)])
         details["lock_waits"] = {"count": count, "longest_ms": longest, "locked_errors": len(locked),
-                                 "source": waits.get("source") or "the app's SQLite connections (BEGIN IMMEDIATE)"}
+                                 "source": waits.get("source") or "the app's SQLite connections (BEGIN IMMEDIATE)",
+                                 "logged": waits.get("logged", [])}
         metrics["lock_waits_per_hour"] = count * 3600.0 / span
         sources["lock_waits_per_hour"] = (f"{count} wait(s) of 100 ms or more in {span:.0f} s, from "
                                           f"{details['lock_waits']['source']}"
-                                          + (f" ({len(locked)} 'database is locked' errors)" if locked else ""))
+                                          + (f" ({len(locked)} 'database is locked' errors)" if locked else "")
+                                          + first_wait(details["lock_waits"]["logged"]))
         not_measured.pop("lock_waits_per_hour", None)
 
     samples = server.get("samples") or []
@@ -122,4 +124,13 @@ def read_commit_logs(directory, files):
                     continue
         files.append(f"{COMMIT_LOG_DIR}/{path.name}")
     return records
+
+
+def first_wait(logged):
+    """Return ``"; the first: STATEMENT (CONTEXT)"`` of the server log's first lock wait, ``""`` without one."""
+    if not logged:
+        return ""
+    wait = logged[0]
+    context = f" ({wait['context']})" if wait.get("context") else ""
+    return f"; the first: {(wait.get('statement') or wait['wait'])[:160]}{context}"
 

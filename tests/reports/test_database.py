@@ -58,6 +58,20 @@ def test_lock_waits_are_scaled_to_an_hour_of_the_run(tmp_path):
     assert metrics["sources"]["lock_waits_per_hour"] == "1 wait(s) of 100 ms or more in 720 s, from the server log"
 
 
+def test_a_lock_wait_the_server_logged_names_its_statement_in_the_gate(tmp_path):
+    watch = postgres_watch(waits=2, seconds=60)
+    watch["lock_waits"]["logged"] = [
+        {"wait": "process 7 still waiting for ShareLock on transaction 9 after 100.1 ms",
+         "context": 'while updating tuple (0,1) in relation "projects_project"',
+         "statement": 'UPDATE "projects_project" SET "next_inner_id" = "next_inner_id" + 5 WHERE "id" = 3'},
+        {"wait": "process 8 still waiting for ShareLock on transaction 9 after 100.3 ms", "context": "",
+         "statement": ""}]
+    metrics = load_results(write_json(tmp_path, "database.json", watch)).metrics
+    assert metrics["sources"]["lock_waits_per_hour"] == (
+        '2 wait(s) of 100 ms or more in 60 s, from the server log; the first: UPDATE "projects_project" SET '
+        '"next_inner_id" = "next_inner_id" + 5 WHERE "id" = 3 (while updating tuple (0,1) in relation "projects_project")')
+
+
 def test_sqlite_lock_waits_and_locked_errors_come_from_the_app(tmp_path):
     write_commits(tmp_path, [{"t": T0, "commit_ms": 1.0, "vendor": "sqlite"}, {"t": T0 + 1, "lock_wait_ms": 180.0},
                              {"t": T0 + 2, "locked_error": "INSERT INTO task"}])
