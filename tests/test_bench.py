@@ -77,6 +77,7 @@ def test_bench_serves_two_builds_side_by_side_and_writes_the_cost_per_import(tmp
     for figures in bench["figures"].values():  # the default warm-up round ran too, and is not counted
         for phase in ("small", "batch1000", "pdf2"):
             assert figures[f"{phase}_cpu_ms"] > 0 and figures[f"{phase}_wall_p50_ms"] > 0
+            assert 0 < figures[f"{phase}_server_p50_ms"] <= figures[f"{phase}_wall_p50_ms"]
             assert figures[f"{phase}_shown"] == ("2/2" if phase == "small" else "1/1")
         assert figures["poll_cpu_ms"] > 0 and figures["poll_requests"] == 1.0
     assert bench["figures"]["this"]["poll_304s"] == 1.0  # HEAD has ETags: every read of an unchanged import is a 304

@@ -1,4 +1,4 @@
-"""Benchmark what an import costs, two builds side by side in one run: CPU of the whole served stack, client time.
+"""Benchmark what an import costs, two builds side by side in one run: CPU of the whole served stack, client and server time.
 
 The builds are this checkout with every fix on and with every fix off, or,
 with ``--base COMMIT``, this checkout against a git worktree of that commit.
@@ -8,7 +8,9 @@ interleave — a phase runs on one build, then on the other, in alternating
 order each round — and machine load drifts over both alike. A phase's CPU is
 the user and system time of the build's whole process tree, read from
 ``/proc`` before and after it, also told apart by process (web, workers,
-cron, PostgreSQL, Redis); the client, this process, is not in it. The
+cron, PostgreSQL, Redis); the client, this process, is not in it. Its time is
+the client's, import to display, and the server's: the import's own
+``duration``, from its row's creation to its final status. The
 client polls as the load suite's users do, sending ``If-None-Match`` where
 the build offers ETags. Writes ``reports/latest/bench.json``.
 """
@@ -95,37 +97,44 @@ def poll_delay(waited):
 
 
 def import_and_watch(client, project, item):
-    """Import ``item`` async and follow it as a load user does; return seconds until it shows, None for never.
+    """Import ``item`` async and follow it as a load user does; return ``(wall, server)`` seconds, None for never.
 
     The import's status is polled until final (not at all when the 201 says so:
     a build that takes ``?wait=`` answers once the import is final), then its
     file-upload list until the file shows ``completed`` with all its tasks (a
-    PDF: counted over its pages).
+    PDF: counted over its pages). ``wall`` is the client's time until the file
+    shows; ``server`` the import's own ``duration``, from its row's creation to
+    its final status, as the server recorded it (None when it did not).
     """
     started = time.monotonic()
     try:
         body = client.import_file(project, item)
     except requests.RequestException:
-        return None
+        return None, None
+    final = dict(body) if body.get("status") in ("completed", "failed") else {}
     wait = body.get("poll_wait") or 0  # offered: the status poll answers when the import is final
+
+    def status_is_final():
+        status = client.get(f"/api/projects/{project}/imports/{body['import']}",
+                            {"wait": f"{wait:g}"} if wait else None)
+        final.update(status if status["status"] in ("completed", "failed") else {})
+        return bool(final)
+
     reads = (
-        lambda: client.get(f"/api/projects/{project}/imports/{body['import']}",
-                           {"wait": f"{wait:g}"} if wait else None)["status"] in ("completed", "failed"),
+        status_is_final,
         lambda: shown(client.get(f"/api/projects/{project}/file-uploads",
                                  {"ids": json.dumps(body["file_upload_ids"])}), body, item.expected_tasks),
     )
-    if body.get("status") in ("completed", "failed"):
-        reads = reads[1:]
-    for done in reads:
+    for done in reads[1:] if final else reads:
         while True:
             asked = time.monotonic()
             if answered(done):
                 break
             waited = time.monotonic() - started
             if waited + poll_delay(waited) > DEADLINE:
-                return None
+                return None, final.get("duration")
             time.sleep(max(0.0, poll_delay(waited) - (time.monotonic() - asked)))  # as the load users poll
-    return time.monotonic() - started
+    return time.monotonic() - started, final.get("duration")
 
 
 def answered(read):
@@ -153,7 +162,7 @@ class Tally:
     """What one phase cost on one build, summed over the rounds: CPU by process, imports, requests, client times."""
 
     def __init__(self):
-        self.cpu, self.imports, self.requests, self.not_modified, self.walls = 0.0, 0, 0, 0, []
+        self.cpu, self.imports, self.requests, self.not_modified, self.walls, self.servers = 0.0, 0, 0, 0, [], []
         self.cpu_by_kind = {}
 
     def add_cpu(self, build, before, after):
@@ -176,6 +185,8 @@ class Tally:
             figures[f"{phase}_wall_p50_ms"] = round(1000 * statistics.median(done), 1) if done else None
         if len(self.walls) >= 10 and done:
             figures[f"{phase}_wall_p95_ms"] = round(1000 * done[min(len(done) - 1, int(0.95 * len(done)))], 1)
+        if servers := [seconds for seconds in self.servers if seconds is not None]:
+            figures[f"{phase}_server_p50_ms"] = round(1000 * statistics.median(servers), 1)
         figures[f"{phase}_requests"] = round(self.requests / max(1, self.imports), 1)
         figures[f"{phase}_304s"] = round(self.not_modified / max(1, self.imports), 2)
         if self.walls:
@@ -193,12 +204,13 @@ def measure(build, tally, items, concurrent):
     before = proctree.cpu_seconds_by_child(build.pid)
     if concurrent:
         with ThreadPoolExecutor(max_workers=len(items)) as pool:
-            walls = list(pool.map(import_and_watch, clients, projects, items))
+            times = list(pool.map(import_and_watch, clients, projects, items))
     else:
-        walls = [import_and_watch(clients[0], projects[0], item) for item in items]
+        times = [import_and_watch(clients[0], projects[0], item) for item in items]
     tally.add_cpu(build, before, proctree.cpu_seconds_by_child(build.pid))
     tally.imports += len(items)
-    tally.walls += walls
+    tally.walls += [wall for wall, _ in times]
+    tally.servers += [server for _, server in times]
     for client in set(clients):
         tally.requests, tally.not_modified = tally.requests + client.requests, tally.not_modified + client.not_modified
 
@@ -291,7 +303,8 @@ def run(args):
                               indent=1) + "\n")
     print(f"\n{first} is {described[first]['commit']}, {second} {described[second]['commit']}. cpu_ms: CPU of the "
           f"whole served stack per import (poll: per read of a finished import's status or file list); wall: the "
-          f"client's import to display; requests and 304s: per import.\n"
+          f"client's import to display; server: the import's own duration, its row's creation to its final status; "
+          f"requests and 304s: per import.\n"
           f"Ratios < 1: {first} costs less. Other load on this machine moves the absolute figures, both builds "
           f"alike.\nFigures: {out}")
     return 0
