@@ -1,4 +1,4 @@
-"""Benchmark what an import costs, two builds side by side in one run: CPU of the whole served stack, client and server time.
+"""Benchmark imports on two builds side by side, in one run: CPU of the whole served stack, client and server time.
 
 The builds are this checkout with every fix on and with every fix off, or,
 with ``--base COMMIT``, this checkout against a git worktree of that commit.
