@@ -86,7 +86,10 @@ def sync_import(project, user, uploads, body_tasks=None, return_task_ids=False, 
     event("import.sync_started", project_id=project.id, files=len(uploads))
     # Before any transaction, in one autocommitted UPDATE: reserved inside one (import_once's with a key), the
     # project's row would stay locked to its commit, and every other import into the project would wait for it.
-    inner_ids = _reserve_inner_ids(project.id, parsed.task_count()) if fix_enabled("R1") else None
+    # SQLite has no row locks: each writer holds the whole database to its commit, so there the ids are
+    # reserved inside the transaction, one write transaction fewer.
+    early = fix_enabled("R1") and connections[router.db_for_write(Project)].vendor != "sqlite"
+    inner_ids = _reserve_inner_ids(project.id, parsed.task_count()) if early else None
 
     def write():
         return _write_sync_import(project, user, parsed, inner_ids, return_task_ids, started)
@@ -102,6 +105,8 @@ def _write_sync_import(project, user, parsed, inner_ids, return_task_ids, starte
             with transaction.atomic():
                 file_uploads = _create_file_uploads(project, user, parsed, stored)
                 race_point("import.file_uploads_created", file_upload_ids=_ids(file_uploads))
+                if inner_ids is None:
+                    inner_ids = _reserve_inner_ids(project.id, parsed.task_count())
                 task_ids = _create_all_tasks(project, parsed, file_uploads, inner_ids)
         else:
             file_uploads = _create_file_uploads(project, user, parsed, stored)
@@ -874,7 +879,8 @@ def _reserve_inner_ids(project_id, count):
     """Return an iterator over ``count`` unused inner ids of the project, for the next transaction that inserts tasks.
 
     Jobs and sync imports call it before that transaction (and before
-    ``import_once``'s): with fix R11 the project's row is then locked for the one
+    ``import_once``'s; on SQLite, which has no row locks, a sync import calls it
+    inside): with fix R11 the project's row is then locked for the one
     UPDATE that advances its counter, not for the whole insert, so concurrent
     imports into one project do not queue behind each other's tasks. Ids
     reserved for a transaction that rolls back, or for a request that turns out
