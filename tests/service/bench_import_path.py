@@ -4,6 +4,7 @@ Not a test: run it by hand, on an idle machine for figures worth quoting::
 
     python -m tests.service.bench_import_path --db postgres            # a throw-away PostgreSQL and Redis
     python -m tests.service.bench_import_path --profile batch1000_job  # cProfile of one phase, top functions
+    python -m tests.service.bench_import_path --against R7             # every fix on vs only R7, interleaved
 
 Each round runs the steps of issue #16 through Django's test client with token
 auth, as a real client sends them: a small async import (its request, then its
@@ -112,16 +113,18 @@ def measure(step, results, name, profiler=None, profiled=None):
     return result
 
 
-def run(rounds, direct_jobs, profiled, shown=None):
+def run(rounds, direct_jobs, profiled, shown=None, against=None):
     import django
 
     django.setup()
+    from django.conf import settings
     from django.core.management import call_command
     from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
     from rq import SimpleWorker
 
     from label_studio.core import jobs
+    from label_studio.core.fixes import fixes_from_env
     from label_studio.projects.models import Project
     from tests.factories import UserFactory
 
@@ -129,40 +132,55 @@ def run(rounds, direct_jobs, profiled, shown=None):
     user = UserFactory()
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    worker = SimpleWorker([jobs.queue(name) for name in ("high", "default", "low")], connection=jobs.queue("high").connection)
-    results = {"_redis_pid": int(os.environ["BENCH_REDIS_PID"])}
+    worker = SimpleWorker([jobs.queue(name) for name in ("high", "default", "low")],
+                          connection=jobs.queue("high").connection)
+    # With --against, each round runs every phase twice: every fix on, then the fixes of ``against`` only (fix_enabled
+    # reads the setting on each call), in alternating order, so that both meet the same machine.
+    builds = [("every fix on", fixes_from_env("all"))]
+    builds += [(f"fixes {against}", fixes_from_env(against))] if against else []
+    results = {label: {"_redis_pid": int(os.environ["BENCH_REDIS_PID"])} for label, _ in builds}
     profiler = cProfile.Profile() if profiled else None
     small, batch = csv_file(5), csv_file(1000)
     body = json_tasks(1000)
     json_file = ("racelab-json-1000.json", json.dumps(body).encode())
     for round_number in range(rounds + 1):  # round 0 warms up: imports, plans, connections
-        project = Project.objects.create(title=f"bench {round_number}", created_by=user)
-        steps = Phases(client, project.id, worker)
-        m = (lambda step, name: measure(step, results, name, profiler, profiled)) if round_number else (
-            lambda step, name: step())
-        started = m(lambda: steps.import_file(*small, use_async=True), "small_request")
-        m(lambda: steps.run_job(started["import"], direct_jobs), "small_job")
-        status = f"/api/projects/{project.id}/imports/{started['import']}"
-        uploads = f"/api/projects/{project.id}/file-uploads?ids={json.dumps(started['file_upload_ids'])}"
-        for path, name in ((status, "poll_import"), (uploads, "file_uploads")):
-            for _ in range(POLLS):
-                etag = m(lambda: steps.get(path), name)
-            for _ in range(POLLS):
-                m(lambda: steps.get(path, etag), f"{name}_304")
-        started = m(lambda: steps.import_file(*batch, use_async=True), "batch1000_request")
-        m(lambda: steps.run_job(started["import"], direct_jobs), "batch1000_job")
-        m(lambda: steps.import_file(*json_file, use_async=False), "sync1000_file")
-        m(lambda: steps.import_body(body), "sync1000_body")
-    del results["_redis_pid"]
-    statements = results.pop("_sql")
-    print(f"median of {rounds} rounds ({POLLS} reads a round for polls); jobs {'direct' if direct_jobs else 'rq burst'}")
-    print(f"{'phase':<20}{'wall ms':>10}{'app cpu':>10}{'pg cpu':>10}{'redis cpu':>10}{'total cpu':>10}{'queries':>9}")
-    for name, samples in results.items():
-        wall, cpu, pg, redis, queries = (statistics.median(column) for column in zip(*samples))
-        total = statistics.median(c + p + r for _, c, p, r, _ in samples)
-        print(f"{name:<20}{wall:>10.2f}{cpu:>10.2f}{pg:>10.2f}{redis:>10.2f}{total:>10.2f}{queries:>9.0f}")
-    if shown:
-        print(f"\nThe queries of the last {shown}:", *(sql[:200] for sql in statements[shown]), sep="\n  ")
+        for label, fixes in builds if round_number % 2 == 0 else builds[::-1]:
+            settings.IMPORT_FIXES = fixes
+            project = Project.objects.create(title=f"bench {round_number}", created_by=user)
+            steps = Phases(client, project.id, worker)
+            m = (lambda step, name, label=label: measure(step, results[label], name, profiler, profiled)
+                 ) if round_number else (lambda step, name: step())
+            started = m(lambda: steps.import_file(*small, use_async=True), "small_request")
+            m(lambda: steps.run_job(started["import"], direct_jobs), "small_job")
+            status = f"/api/projects/{project.id}/imports/{started['import']}"
+            uploads = f"/api/projects/{project.id}/file-uploads?ids={json.dumps(started['file_upload_ids'])}"
+            for path, name in ((status, "poll_import"), (uploads, "file_uploads")):
+                for _ in range(POLLS):
+                    etag = m(lambda: steps.get(path), name)
+                for _ in range(POLLS):
+                    m(lambda: steps.get(path, etag), f"{name}_304")
+            started = m(lambda: steps.import_file(*batch, use_async=True), "batch1000_request")
+            m(lambda: steps.run_job(started["import"], direct_jobs), "batch1000_job")
+            m(lambda: steps.import_file(*json_file, use_async=False), "sync1000_file")
+            m(lambda: steps.import_body(body), "sync1000_body")
+    totals = {}
+    for label, _ in builds:
+        del results[label]["_redis_pid"]
+        statements = results[label].pop("_sql")
+        print(f"{label}: median of {rounds} rounds ({POLLS} reads a round for polls); "
+              f"jobs {'direct' if direct_jobs else 'rq burst'}")
+        print(f"{'phase':<20}{'wall ms':>10}{'app cpu':>10}{'pg cpu':>10}{'redis cpu':>10}{'total cpu':>10}{'queries':>9}")
+        for name, samples in results[label].items():
+            wall, cpu, pg, redis, queries = (statistics.median(column) for column in zip(*samples))
+            totals.setdefault(name, []).append(statistics.median(c + p + r for _, c, p, r, _ in samples))
+            total = totals[name][-1]
+            print(f"{name:<20}{wall:>10.2f}{cpu:>10.2f}{pg:>10.2f}{redis:>10.2f}{total:>10.2f}{queries:>9.0f}")
+        if shown:
+            print(f"\nThe queries of the last {shown}:", *(sql[:200] for sql in statements[shown]), sep="\n  ")
+        print()
+    if against:
+        print(f"total CPU, every fix on / fixes {against}:",
+              ", ".join(f"{name} {on / off:.2f}" for name, (on, off) in totals.items() if off))
     if profiler is not None:
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out).strip_dirs()
@@ -179,6 +197,9 @@ def main():
                         help="run each job by a burst-mode RQ SimpleWorker (its start and stop included), not directly")
     parser.add_argument("--profile", metavar="PHASE", help="cProfile this phase, e.g. small_request, batch1000_job")
     parser.add_argument("--queries", metavar="PHASE", help="print the SQL of this phase's last run")
+    parser.add_argument("--against", metavar="FIXES",
+                        help="also run each round with only these fixes on (RACELAB_FIXES' syntax; keep R7, which "
+                             "gives the 201 the ids the phases read), interleaved, and print the CPU ratios")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "label_studio.core.settings")
     os.environ.setdefault("RACELAB_LOG_LEVEL", "WARNING")  # no event line per import
@@ -194,7 +215,7 @@ def main():
             os.environ["DATABASE_URL"] = stack.enter_context(start_postgres()).url
         else:
             os.environ["DATABASE_URL"] = f"sqlite:///{home}/bench.sqlite3"
-        run(args.rounds, not args.rq_jobs, args.profile, args.queries)
+        run(args.rounds, not args.rq_jobs, args.profile, args.queries, args.against)
 
 
 if __name__ == "__main__":
