@@ -527,6 +527,24 @@ def _fence(tokens):
     return held
 
 
+def _complete_under_claim(file_upload, token):
+    """Mark ``file_upload`` completed if this job still holds its claim ``token``; return whether it does.
+
+    :func:`_fence` and :func:`_mark_completed` in one UPDATE, first in the unit's
+    transaction: the row stays locked until the tasks inserted after it commit
+    with it, and a rollback undoes both. A failed upload is neither completed
+    nor given tasks. Fix R12 off: completed unchecked.
+    """
+    if not fix_enabled("R12"):
+        _mark_completed(file_upload)
+        return True
+    if FileUpload.objects.filter(id=file_upload.id, claim_token=token).exclude(status=FileUpload.FAILED).update(
+            status=FileUpload.COMPLETED, tasks_created_at=timezone.now()):
+        return True
+    event("import.claim_taken_over", level=logging.WARNING, file_upload_id=file_upload.id)
+    return False
+
+
 def _fence_body(import_id, attempt):
     """Return whether this job may commit the import's JSON-body tasks: still its ``attempt`` and none committed.
 
@@ -566,10 +584,9 @@ def _process_file_upload(file_upload):
     inner_ids = _reserve_inner_ids(project_id, len(tasks))
     if fix_enabled("R10") and fix_enabled("R1"):
         with transaction.atomic():
-            if not _fence({file_upload.id: token}):
+            if not _complete_under_claim(file_upload, token):
                 return
             count = len(_create_tasks(project_id, file_upload, tasks, inner_ids))
-            _mark_completed(file_upload)
             _count_on_import(file_upload.project_import_id, tasks)
     elif not fix_enabled("R1"):
         _mark_completed(file_upload)
