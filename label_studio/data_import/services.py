@@ -538,8 +538,7 @@ def _complete_under_claim(file_upload, token):
     if not fix_enabled("R12"):
         _mark_completed(file_upload)
         return True
-    if FileUpload.objects.filter(id=file_upload.id, claim_token=token).exclude(status=FileUpload.FAILED).update(
-            status=FileUpload.COMPLETED, tasks_created_at=timezone.now()):
+    if _mark_completed(file_upload, claim_token=token):
         return True
     event("import.claim_taken_over", level=logging.WARNING, file_upload_id=file_upload.id)
     return False
@@ -928,9 +927,15 @@ def _advance_next_inner_id(project_id, count):
         return cursor.fetchone()[0]
 
 
-def _mark_completed(*file_uploads):
-    FileUpload.objects.filter(id__in=[fu.id for fu in file_uploads]).exclude(status=FileUpload.FAILED).update(
-        status=FileUpload.COMPLETED, tasks_created_at=timezone.now())
+def _mark_completed(*file_uploads, claim_token=None):
+    """Mark ``file_uploads`` completed, but a failed one; with ``claim_token``, only while it holds that claim.
+
+    Return how many rows it marked.
+    """
+    uploads = FileUpload.objects.filter(id__in=[fu.id for fu in file_uploads]).exclude(status=FileUpload.FAILED)
+    if claim_token is not None:
+        uploads = uploads.filter(claim_token=claim_token)
+    return uploads.update(status=FileUpload.COMPLETED, tasks_created_at=timezone.now())
 
 
 def _mark_failed(file_upload_id, message):
