@@ -4,7 +4,7 @@ Not a test: run it by hand, on an idle machine for figures worth quoting::
 
     python -m tests.service.bench_import_path --db postgres            # a throw-away PostgreSQL and Redis
     python -m tests.service.bench_import_path --profile batch1000_job  # cProfile of one phase, top functions
-    python -m tests.service.bench_import_path --against R7             # every fix on vs only R7, interleaved
+    python -m tests.service.bench_import_path --against R7             # RACELAB_FIXES (all) vs only R7, interleaved
 
 Each round runs the steps of issue #16 through Django's test client with token
 auth, as a real client sends them: a small async import (its request, then its
@@ -113,6 +113,24 @@ def measure(step, results, name, profiler=None, profiled=None):
     return result
 
 
+def run_phases(m, steps, direct_jobs, inputs):
+    """Run a round's phases on ``steps`` (a project's :class:`Phases`), each through ``m(step, name)``."""
+    small, batch, json_file, body = inputs
+    started = m(lambda: steps.import_file(*small, use_async=True), "small_request")
+    m(lambda: steps.run_job(started["import"], direct_jobs), "small_job")
+    status = f"/api/projects/{steps.project}/imports/{started['import']}"
+    uploads = f"/api/projects/{steps.project}/file-uploads?ids={json.dumps(started['file_upload_ids'])}"
+    for path, name in ((status, "poll_import"), (uploads, "file_uploads")):
+        for _ in range(POLLS):
+            etag = m(lambda: steps.get(path), name)
+        for _ in range(POLLS):
+            m(lambda: steps.get(path, etag), f"{name}_304")
+    started = m(lambda: steps.import_file(*batch, use_async=True), "batch1000_request")
+    m(lambda: steps.run_job(started["import"], direct_jobs), "batch1000_job")
+    m(lambda: steps.import_file(*json_file, use_async=False), "sync1000_file")
+    m(lambda: steps.import_body(body), "sync1000_body")
+
+
 def run(rounds, direct_jobs, profiled, shown=None, against=None):
     import django
 
@@ -124,7 +142,7 @@ def run(rounds, direct_jobs, profiled, shown=None, against=None):
     from rq import SimpleWorker
 
     from label_studio.core import jobs
-    from label_studio.core.fixes import fixes_from_env
+    from label_studio.core.fixes import fixes_from_env, fixes_spec
     from label_studio.projects.models import Project
     from tests.factories import UserFactory
 
@@ -134,9 +152,10 @@ def run(rounds, direct_jobs, profiled, shown=None, against=None):
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     worker = SimpleWorker([jobs.queue(name) for name in ("high", "default", "low")],
                           connection=jobs.queue("high").connection)
-    # With --against, each round runs every phase twice: every fix on, then the fixes of ``against`` only (fix_enabled
-    # reads the setting on each call), in alternating order, so that both meet the same machine.
-    builds = [("every fix on", fixes_from_env("all"))]
+    # With --against, each round runs every phase twice: with the fixes of RACELAB_FIXES (all by default), then with
+    # those of ``against`` only (fix_enabled reads the setting on each call), in alternating order, so that both meet
+    # the same machine.
+    builds = [(f"fixes {fixes_spec(settings.IMPORT_FIXES)}", dict(settings.IMPORT_FIXES))]
     builds += [(f"fixes {against}", fixes_from_env(against))] if against else []
     results = {label: {"_redis_pid": int(os.environ["BENCH_REDIS_PID"])} for label, _ in builds}
     profiler = cProfile.Profile() if profiled else None
@@ -147,22 +166,9 @@ def run(rounds, direct_jobs, profiled, shown=None, against=None):
         for label, fixes in builds if round_number % 2 == 0 else builds[::-1]:
             settings.IMPORT_FIXES = fixes
             project = Project.objects.create(title=f"bench {round_number}", created_by=user)
-            steps = Phases(client, project.id, worker)
             m = (lambda step, name, label=label: measure(step, results[label], name, profiler, profiled)
                  ) if round_number else (lambda step, name: step())
-            started = m(lambda: steps.import_file(*small, use_async=True), "small_request")
-            m(lambda: steps.run_job(started["import"], direct_jobs), "small_job")
-            status = f"/api/projects/{project.id}/imports/{started['import']}"
-            uploads = f"/api/projects/{project.id}/file-uploads?ids={json.dumps(started['file_upload_ids'])}"
-            for path, name in ((status, "poll_import"), (uploads, "file_uploads")):
-                for _ in range(POLLS):
-                    etag = m(lambda: steps.get(path), name)
-                for _ in range(POLLS):
-                    m(lambda: steps.get(path, etag), f"{name}_304")
-            started = m(lambda: steps.import_file(*batch, use_async=True), "batch1000_request")
-            m(lambda: steps.run_job(started["import"], direct_jobs), "batch1000_job")
-            m(lambda: steps.import_file(*json_file, use_async=False), "sync1000_file")
-            m(lambda: steps.import_body(body), "sync1000_body")
+            run_phases(m, Phases(client, project.id, worker), direct_jobs, (small, batch, json_file, body))
     totals = {}
     for label, _ in builds:
         del results[label]["_redis_pid"]
@@ -179,7 +185,7 @@ def run(rounds, direct_jobs, profiled, shown=None, against=None):
             print(f"\nThe queries of the last {shown}:", *(sql[:200] for sql in statements[shown]), sep="\n  ")
         print()
     if against:
-        print(f"total CPU, every fix on / fixes {against}:",
+        print(f"total CPU, {builds[0][0]} / {builds[1][0]}:",
               ", ".join(f"{name} {on / off:.2f}" for name, (on, off) in totals.items() if off))
     if profiler is not None:
         out = io.StringIO()
