@@ -31,6 +31,7 @@ from racelab.serving import DB_CHOICES
 DEADLINE = 60.0  # seconds an import may take to show before it counts as never shown
 # As the load users poll (racelab.locustfiles._common, which this process must not import: it patches in gevent).
 POLL_FAST, POLL_FAST_FOR, POLL_SLOW = 0.1, 2.0, 0.5
+FINAL = ("completed", "failed")  # an import's statuses once it has ended
 IMPORT_WAIT = 5  # the ?wait= of an async import: a build that takes it answers once the import is final
 # What each child of a served build runs, told by a word of its command line; checked in this order.
 KINDS = (("gunicorn", "web"), ("rqworker", "workers"), ("cron", "cron"), ("postgres", "postgres"),
@@ -111,13 +112,13 @@ def import_and_watch(client, project, item):
         body = client.import_file(project, item)
     except requests.RequestException:
         return None, None
-    final = dict(body) if body.get("status") in ("completed", "failed") else {}
+    final = dict(body) if body.get("status") in FINAL else {}
     wait = body.get("poll_wait") or 0  # offered: the status poll answers when the import is final
 
     def status_is_final():
         status = client.get(f"/api/projects/{project}/imports/{body['import']}",
                             {"wait": f"{wait:g}"} if wait else None)
-        final.update(status if status["status"] in ("completed", "failed") else {})
+        final.update(status if status["status"] in FINAL else {})
         return bool(final)
 
     reads = (
@@ -227,7 +228,7 @@ def measure_polls(build, tally, count):
     body = client.import_file(project, upload("csv", 5))
     status_read = (f"/api/projects/{project}/imports/{body['import']}", None)
     deadline = time.monotonic() + DEADLINE
-    while (status := client.get(*status_read))["status"] not in ("completed", "failed"):
+    while (status := client.get(*status_read))["status"] not in FINAL:
         if time.monotonic() > deadline:
             raise RuntimeError(f"import {body['import']} on {build.label} was not final within {DEADLINE:.0f}s; "
                                "is its rq worker running? `racelab serve` shows its output.")
