@@ -86,7 +86,8 @@ def test_a_sync_import_with_a_key_holds_no_project_row_through_its_insert(api, p
     # reserves its inner ids now, not after that commit. Reserved inside the transaction, the project's row
     # would stay locked to its end and the reservation below would meet lock_timeout.
     if connection.vendor != "postgresql":
-        pytest.skip("SQLite's BEGIN IMMEDIATE serialises every writer; the project's row lock is PostgreSQL's")
+        pytest.skip("SQLite's BEGIN IMMEDIATE serialises every writer; the project's row lock is PostgreSQL's "
+                    "(run with --race-db postgres)")
     reserved = []
 
     def reserve_elsewhere():
