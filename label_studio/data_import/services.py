@@ -440,14 +440,10 @@ def run_import(import_id):
     error once the import is final, so RQ records it as failed.
     """
     if fix_enabled("R9"):
-        claimed = ProjectImport.objects.filter(id=import_id, status=ProjectImport.CREATED).update(
-            status=ProjectImport.IN_PROGRESS, attempts=F("attempts") + 1, updated_at=timezone.now(),
-            enqueue_failed_at=None, error=None)  # no longer "waiting for dispatch"
-        if not claimed:
+        project_import = _claim_import(import_id)
+        if project_import is None:
             _log_unclaimable(import_id)
             return
-        # The columns this job reads; the finish reads the row again, locked.
-        project_import = ProjectImport.objects.only("project_id", "attempts", "tasks", "task_count").get(id=import_id)
     else:
         try:
             project_import = ProjectImport.objects.get(id=import_id)
@@ -479,6 +475,26 @@ def run_import(import_id):
     _finish_import_if_done(import_id)
     if errors:
         raise errors[0]
+
+
+def _claim_import(import_id):
+    """Move import ``import_id`` from ``created`` to ``in_progress`` and count the attempt (fix R9); return it, or None.
+
+    None when it is not ``created``: another job has it, or it is gone. The
+    claim clears a "waiting for dispatch" mark. One ``UPDATE … RETURNING`` gives the
+    columns this job reads (the finish reads the row again, locked): Django's ``update()``
+    returns no row, and a read after it was a second statement in every import.
+    """
+    connection = connections[router.db_for_write(ProjectImport)]
+    table, quote = connection.ops.quote_name(ProjectImport._meta.db_table), connection.ops.quote_name
+    now = ProjectImport._meta.get_field("updated_at").get_db_prep_value(timezone.now(), connection)
+    claimed = ProjectImport.objects.raw(
+        f"UPDATE {table} SET {quote('status')} = %s, {quote('attempts')} = {quote('attempts')} + 1, "
+        f"{quote('updated_at')} = %s, {quote('enqueue_failed_at')} = NULL, {quote('error')} = NULL "
+        f"WHERE {quote('id')} = %s AND {quote('status')} = %s "
+        f"RETURNING {quote('id')}, {quote('project_id')}, {quote('attempts')}, {quote('tasks')}, {quote('task_count')}",
+        [ProjectImport.IN_PROGRESS, now, import_id, ProjectImport.CREATED])
+    return next(iter(list(claimed)), None)  # list(): read to the end, so the cursor closes now
 
 
 def _log_unclaimable(import_id):
