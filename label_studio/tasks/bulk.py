@@ -24,6 +24,7 @@ from label_studio.tasks.models import Task
 COLUMNS = ("project_id", "file_upload_id", "data", "meta", "inner_id")
 _JSON = ("data", "meta")
 NULL, BACKSLASH, TWO_BACKSLASHES = "\\N", "\\", "\\\\"  # of COPY's text format
+EMPTY_OBJECT = json.dumps({})  # most tasks' meta
 _SEQUENCES = {}  # PostgreSQL: database alias -> the sequence of the tasks' ids (see _sequence)
 
 
@@ -45,8 +46,8 @@ def insert_tasks(rows):
     with connection.cursor() as cursor:
         ids = _allocate_ids(connection, cursor, len(rows))
         values = [
-            (task_id, row["project_id"], row["file_upload_id"], json.dumps(row["data"], cls=encoders["data"]),
-             json.dumps(row["meta"], cls=encoders["meta"]), row["inner_id"], created_at)
+            (task_id, row["project_id"], row["file_upload_id"], _json(row["data"], encoders["data"]),
+             _json(row["meta"], encoders["meta"]), row["inner_id"], created_at)
             for task_id, row in zip(ids, rows)
         ]
         if connection.vendor == "postgresql":
@@ -55,6 +56,11 @@ def insert_tasks(rows):
             cursor.executemany(f"INSERT INTO {_table(connection)} ({_columns(connection)}) "
                                f"VALUES ({', '.join(['%s'] * (len(COLUMNS) + 2))})", values)
     return ids
+
+
+def _json(value, encoder):
+    """Return ``value`` as the JSON text its field writes; ``{}``, most tasks' meta, is encoded once, not per task."""
+    return EMPTY_OBJECT if value == {} else json.dumps(value, cls=encoder)
 
 
 def _allocate_ids(connection, cursor, count):
