@@ -69,6 +69,35 @@ def test_health_refuses_a_wrong_token_instead_of_answering_anonymously(db):
     assert response.status_code == 401
 
 
+# --- API tokens ------------------------------------------------------------------------------------------------
+
+
+def test_a_token_is_its_users_and_nobody_elses(user):
+    token = Token.objects.create(user=user)
+    other = UserFactory()
+    Token.objects.create(user=other)
+    ProjectFactory(created_by=other)
+
+    response = APIClient(HTTP_AUTHORIZATION=f"Token {token.key}").get("/api/projects")
+
+    assert response.status_code == 200 and response.json()["results"] == []  # not the other user's project
+    request = response.wsgi_request
+    assert request.user == user and request.user.username == user.username
+    assert request.auth.key == token.key and request.auth.created == token.created
+
+
+def test_the_token_of_an_inactive_user_is_refused_as_drf_refuses_it(user):
+    token = Token.objects.create(user=user)
+    user.is_active = False
+    user.save()
+
+    response = APIClient(HTTP_AUTHORIZATION=f"Token {token.key}").get("/api/projects")
+
+    assert response.status_code == 401
+    assert response.json()["detail"] == "User inactive or deleted."
+    assert APIClient(HTTP_AUTHORIZATION="Token nope").get("/api/projects").json()["detail"] == "Invalid token."
+
+
 # --- failed authentication is throttled -------------------------------------------------------------------------
 
 
