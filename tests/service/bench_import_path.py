@@ -178,8 +178,8 @@ def run(rounds, direct_jobs, profiled, shown=None, against=None):
         print(f"{'phase':<20}{'wall ms':>10}{'app cpu':>10}{'pg cpu':>10}{'redis cpu':>10}{'total cpu':>10}{'queries':>9}")
         for name, samples in results[label].items():
             wall, cpu, pg, redis, queries = (statistics.median(column) for column in zip(*samples))
-            totals.setdefault(name, []).append(statistics.median(c + p + r for _, c, p, r, _ in samples))
-            total = totals[name][-1]
+            total = statistics.median(c + p + r for _, c, p, r, _ in samples)
+            totals.setdefault(name, []).append(total)
             print(f"{name:<20}{wall:>10.2f}{cpu:>10.2f}{pg:>10.2f}{redis:>10.2f}{total:>10.2f}{queries:>9.0f}")
         if shown:
             print(f"\nThe queries of the last {shown}:", *(sql[:200] for sql in statements[shown]), sep="\n  ")
