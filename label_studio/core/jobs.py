@@ -4,7 +4,8 @@
 that dispatched it commits — delayed jobs included — and runs it inline after
 that commit when no Redis is configured. A job dispatched inside a transaction
 that rolls back is never sent and never runs. Outside a transaction the job is
-sent at once.
+sent at once. A job its caller waits for anyway can run in the caller's own
+request instead, after the same commit (``in_request=True``).
 
 django-rq's own deferral (``COMMIT_MODE="on_db_commit"``) defers only
 ``enqueue_call``, looks only at the default database and returns ``None`` for a
@@ -12,6 +13,7 @@ deferred job; this dispatcher closes those holes and pre-assigns the job id, so
 the caller can record the job on its row inside the same transaction.
 """
 import contextlib
+import contextvars
 import functools
 import logging
 import threading
@@ -155,15 +157,32 @@ def _in_queue(connection, job):
     return connection.lpos(Queue.redis_queue_namespace_prefix + job.origin, job.id) is not None
 
 
+REQUEST_HOLDER = "request"  # the worker name of a job run in the request that dispatched it (in_request=True)
+REQUEST_JOB_PREFIX = f"{REQUEST_HOLDER}-"  # and how its id begins
+_request_job = contextvars.ContextVar("request_job", default="")
+
+
 def current_holder():
-    """Return ``"<worker name> <job id>"`` of the RQ job running this code, or ``""`` outside a worker.
+    """Return ``"<worker name> <job id>"`` of the job running this code, or ``""`` outside a job.
 
     A claim records it, so that the reconciler can ask RQ whether its holder still runs (:func:`holder_alive`).
+    A job run in its request is held by ``REQUEST_HOLDER``, which RQ does not know (:func:`held_by_a_request`).
     """
     from rq import get_current_job
 
     job = get_current_job()
-    return f"{job.worker_name} {job.id}" if job is not None and job.worker_name else ""
+    if job is not None and job.worker_name:
+        return f"{job.worker_name} {job.id}"
+    return f"{REQUEST_HOLDER} {_request_job.get()}" if _request_job.get() else ""
+
+
+def held_by_a_request(holder):
+    """Return True when ``holder`` (from :func:`current_holder`) is a request running its own job.
+
+    Such a holder sends no heartbeat, and RQ knows nothing of it: the caller
+    judges its claim as a lease, stale once it is older than a worker's dead-after.
+    """
+    return holder.split(" ", 1)[0] == REQUEST_HOLDER
 
 
 def holder_alive(holder, dead_after):
@@ -172,9 +191,10 @@ def holder_alive(holder, dead_after):
     Dead: RQ no longer holds the worker's key, the worker runs another job (or
     none: its work horse died), or its last heartbeat is older than
     ``dead_after`` seconds (killed, or stopped). Unknown: no holder recorded,
-    no Redis, or Redis unreachable — the caller falls back to a timeout.
+    no Redis, Redis unreachable, or a request holding it (:func:`held_by_a_request`) — the caller
+    falls back to a timeout.
     """
-    if not holder or not redis_configured():
+    if not holder or held_by_a_request(holder) or not redis_configured():
         return None
     from redis.exceptions import RedisError
     from rq import Worker
@@ -200,7 +220,7 @@ def job_name(func):
 
 
 def start_job_async_or_sync(func, *args, queue_name="default", in_seconds=0, job_id=None,
-                            using=DEFAULT_DB_ALIAS, on_enqueue_failed=None, **kwargs):
+                            using=DEFAULT_DB_ALIAS, on_enqueue_failed=None, in_request=False, **kwargs):
     """Dispatch ``func(*args, **kwargs)`` once the current transaction on ``using`` commits.
 
     Return the job id, always — also when the job is deferred or runs inline.
@@ -211,9 +231,19 @@ def start_job_async_or_sync(func, *args, queue_name="default", in_seconds=0, job
     reconciler (fix R8) re-dispatches what was lost. ``on_enqueue_failed(exc)``,
     if given, is then called where the enqueue failed (after the commit, for a
     deferred job), so that the caller can tell its row and its client.
+
+    With ``in_request=True`` the job is never sent: it runs in this thread once
+    the transaction commits, for a caller that would only wait for a worker to
+    run it. Its id, recorded like any other, begins with ``REQUEST_JOB_PREFIX``; Redis never holds it, so a
+    process killed before the job's claim leaves it to the reconciler as a lost
+    job (fix R8), and its claims are held by a request (:func:`held_by_a_request`).
     """
-    job_id = job_id or uuid.uuid4().hex
+    job_id = job_id or f"{REQUEST_JOB_PREFIX if in_request else ''}{uuid.uuid4().hex}"
     name = job_name(func)
+    if in_request:
+        race_point("job.dispatch", job=name, job_id=job_id, deferred=True)
+        transaction.on_commit(lambda: _run_in_request(func, args, kwargs, job_id), using=using)
+        return job_id
     delayed = in_seconds > 0 or using != DEFAULT_DB_ALIAS
     defer = fix_enabled("R4") if delayed else fix_enabled("R2")
 
@@ -258,6 +288,14 @@ def _run_inline(func, args, kwargs):
         func(*args, **kwargs)
     except Exception as exc:
         event("job.inline_failed", level=logging.ERROR, job=job_name(func), error=repr(exc))
+
+
+def _run_in_request(func, args, kwargs, job_id):
+    token = _request_job.set(job_id)
+    try:
+        _run_inline(func, args, kwargs)
+    finally:
+        _request_job.reset(token)
 
 
 def _run_in_own_thread(func, args, kwargs):

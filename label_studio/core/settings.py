@@ -162,6 +162,9 @@ IMPORT_MAX_PDF_PAGES = int(os.environ.get("IMPORT_MAX_PDF_PAGES", 1000))
 IMPORT_PDF_PAGE_JOBS = int(os.environ.get("IMPORT_PDF_PAGE_JOBS", 4))
 # Async imports up to this many bytes go to the "high" queue, bigger ones to "default".
 IMPORT_SMALL_BYTES = int(os.environ.get("IMPORT_SMALL_BYTES", 8 * 1024))
+# An async import the client waits for (?wait=N) of at most this many bytes runs in its request, not in a worker
+# (services.start_async_import); 0 sends every async import through Redis to a worker.
+IMPORT_RUN_IN_REQUEST_BYTES = int(os.environ.get("IMPORT_RUN_IN_REQUEST_BYTES", 1024 * 1024))
 # A file unfinished this long is "stuck" to the health check; a claim this old is stale (its worker died).
 IMPORT_STUCK_AFTER_SECONDS = int(os.environ.get("IMPORT_STUCK_AFTER_SECONDS", 600))
 # A running job refreshes its RQ worker's heartbeat this often (label_studio.core.jobs: SimpleWorker sends none).

@@ -75,7 +75,8 @@ class ImportAPI(APIView):
             once = None if key is None else (key, services.request_fingerprint(
                 uploads, body_tasks, use_async=use_async, return_task_ids=return_task_ids))
             if use_async:
-                result = services.start_async_import(project, request.user, uploads, body_tasks, idempotency=once)
+                result = services.start_async_import(project, request.user, uploads, body_tasks, idempotency=once,
+                                                      client_waits=wait > 0)
             else:
                 result = services.sync_import(project, request.user, uploads, body_tasks, return_task_ids,
                                               idempotency=once)

@@ -29,8 +29,8 @@ from django.utils import timezone
 from label_studio.core.events import event
 from label_studio.core.fixes import fix_enabled
 from label_studio.core.jobs import (
-    QueueUnreachable, abandoned_jobs, current_holder, holder_alive, job, live_jobs, live_workers, redis_configured,
-    require_queue, start_job_async_or_sync,
+    REQUEST_JOB_PREFIX, QueueUnreachable, abandoned_jobs, current_holder, held_by_a_request, holder_alive, job,
+    live_jobs, live_workers, redis_configured, require_queue, start_job_async_or_sync,
 )
 from racelab import race_point
 from label_studio.data_import.finality import announce_final, wait_until_final
@@ -202,7 +202,7 @@ def _create_pdf_pages_inline(project, parent, reader, texts, inner_ids):
 # --- async import: the request ----------------------------------------------------------------
 
 
-def start_async_import(project, user, uploads, body_tasks=None, idempotency=None):
+def start_async_import(project, user, uploads, body_tasks=None, idempotency=None, client_waits=False):
     """Record an async import and dispatch ``run_import`` on commit; return the ProjectImport.
 
     Only cheap checks run in the request (names, formats, sizes, the body's
@@ -216,6 +216,15 @@ def start_async_import(project, user, uploads, body_tasks=None, idempotency=None
     commit, the import records it (:func:`_wait_for_dispatch`) and the
     reconciler sends it again once Redis is back. With ``idempotency``, a
     ``(key, fingerprint)`` pair, it runs once per key (:func:`import_once`).
+
+    ``client_waits`` says that the client holds the request until the import
+    is final (``?wait=N``). An import of at most ``IMPORT_RUN_IN_REQUEST_BYTES``
+    then runs in this request after the same commit, not through Redis and a
+    worker (``in_request`` of the dispatcher): the client would only wait for
+    the worker, and the worker's dequeue, bookkeeping and second read of the
+    rows cost more than the import. Its claims, fences and transactions are the
+    job's; a request killed meanwhile is recovered like a dead worker
+    (:func:`reconcile`). A PDF's pages still go to workers.
     """
     for upload in uploads:
         check_file_name(upload.name)
@@ -231,13 +240,15 @@ def start_async_import(project, user, uploads, body_tasks=None, idempotency=None
         event("import.refused_queue_unreachable", level=logging.ERROR, project_id=project.id, error=str(exc))
         raise ImportsUnavailable() from exc
 
+    in_request = client_waits and _import_bytes(uploads, body_tasks) <= settings.IMPORT_RUN_IN_REQUEST_BYTES
+
     def record():
-        return _record_async_import(project, user, uploads, body_tasks, queue_name)
+        return _record_async_import(project, user, uploads, body_tasks, queue_name, in_request)
 
     return record() if idempotency is None else import_once(project, user, *idempotency, record)
 
 
-def _record_async_import(project, user, uploads, body_tasks, queue_name):
+def _record_async_import(project, user, uploads, body_tasks, queue_name, in_request):
     """Store the async import and its files, its job dispatched on commit (see :func:`start_async_import`)."""
     stored = []
     try:
@@ -246,13 +257,14 @@ def _record_async_import(project, user, uploads, body_tasks, queue_name):
             project_import.queue_name = queue_name  # for async_response: not a column, Redis has it with the job
             file_uploads = [_create_file_upload(project, user, upload, stored, project_import) for upload in uploads]
             project_import.file_upload_ids = [fu.id for fu in file_uploads]
+            # On commit, not after this block: an Idempotency-Key's transaction (import_once) may enclose this one.
+            # First: an import run in this request runs in the next commit hook.
+            transaction.on_commit(lambda: _announce_async_import(project_import))
             project_import.job_id = start_job_async_or_sync(
-                run_import, project_import.id, queue_name=queue_name,
+                run_import, project_import.id, queue_name=queue_name, in_request=in_request,
                 on_enqueue_failed=lambda exc: _wait_for_dispatch(project_import, exc))
             project_import.save(update_fields=["file_upload_ids", "job_id"])
             race_point("import.async_before_commit", import_id=project_import.id)
-            # On commit, not after this block: an Idempotency-Key's transaction (import_once) may enclose this one.
-            transaction.on_commit(lambda: _announce_async_import(project_import))
     except BaseException:
         _delete_stored(stored)
         raise
@@ -298,8 +310,11 @@ def import_queue(uploads, body_tasks=None):
     someone else's 1000-task batch or 50-page PDF. Small means at most
     ``IMPORT_SMALL_BYTES`` of files and request body together.
     """
-    size = sum(len(upload.content) for upload in uploads) + (len(json.dumps(body_tasks)) if body_tasks else 0)
-    return "high" if size <= settings.IMPORT_SMALL_BYTES else "default"
+    return "high" if _import_bytes(uploads, body_tasks) <= settings.IMPORT_SMALL_BYTES else "default"
+
+
+def _import_bytes(uploads, body_tasks):
+    return sum(len(upload.content) for upload in uploads) + (len(json.dumps(body_tasks)) if body_tasks else 0)
 
 
 DISPATCH_STATES = ("queued", "waiting_for_worker", "waiting_for_dispatch")  # the 201's ``dispatch``
@@ -1063,6 +1078,7 @@ def reconcile(stuck_after=None, lost_after=None, dead_after=None):
             # (R12's scenario) must not also send every running import again on each sweep.
             running = dict(ProjectImport.objects.filter(status=ProjectImport.IN_PROGRESS).values_list("job_id", "id"))
             released_imports.update(running[job_id] for job_id in abandoned_jobs(running))
+            released_imports.update(_lapsed_request_imports(now))
         stalled = ProjectImport.objects.filter(Q(updated_at__lt=stuck_cutoff) | Q(id__in=released_imports),
                                                status=ProjectImport.IN_PROGRESS)
         restarted = list(stalled.values_list("id", flat=True))
@@ -1149,14 +1165,29 @@ def dispatch_waiting_imports():
     return sent
 
 
+def _lapsed_request_imports(now):
+    """Return the ids of ``in_progress`` imports run by a request that has not moved them for a dead worker's time.
+
+    The request was killed, or its import outlived the lease: either way it is sent again, and
+    the claims of the one still running, if any, make that harmless (fix R12).
+    """
+    lapsed = now - timedelta(seconds=settings.IMPORT_WORKER_DEAD_AFTER_SECONDS)
+    return ProjectImport.objects.filter(status=ProjectImport.IN_PROGRESS, updated_at__lt=lapsed,
+                                        job_id__startswith=REQUEST_JOB_PREFIX).values_list("id", flat=True)
+
+
 def _claim_is_stale(file_upload, stuck_cutoff, dead_after):
     """Return True when ``file_upload``'s claim is stale: its RQ worker is dead (its heartbeat older than ``dead_after``
     seconds, fix R12), else when it is older than ``stuck_cutoff``.
 
-    The timeout is only for a claim RQ cannot tell about (no worker recorded,
-    or Redis unreachable); with fix R12 off it is the only test.
+    A request that runs its own import sends no heartbeat: its claim is stale
+    once older than ``dead_after`` (fix R12). The timeout is only for a claim
+    RQ cannot tell about (no worker recorded, or Redis unreachable); with fix
+    R12 off it is the only test.
     """
     if fix_enabled("R12"):
+        if held_by_a_request(file_upload.claimed_by):
+            return file_upload.claimed_at < timezone.now() - timedelta(seconds=dead_after)
         alive = holder_alive(file_upload.claimed_by, dead_after)
         if alive is not None:
             return not alive

@@ -59,6 +59,7 @@ def test_a_waiting_poll_of_a_final_import_answers_at_once(api, project, remote_s
 def test_an_import_that_waits_is_answered_final_by_its_jobs_commit(api, project, settings, remote_sync_points,
                                                                     rq_worker_process):
     settings.IMPORT_POLL_WAIT_MAX_SECONDS = 60  # a 201 woken only by its wait's end would say "created"
+    settings.IMPORT_RUN_IN_REQUEST_BYTES = 0  # to a worker: one it waits for would otherwise run in the request
     remote_sync_points.order(("import.poll_waiting", "rq.job.start"))  # the job runs while the request waits
     rq_worker_process(1)
 
