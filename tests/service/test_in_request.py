@@ -9,6 +9,7 @@ from django.utils import timezone
 from label_studio.core.jobs import REQUEST_HOLDER, REQUEST_JOB_PREFIX
 from label_studio.data_import import services
 from label_studio.data_import.models import FileUpload, ProjectImport
+from scenarios.common import pdf_bytes
 from tests.conftest import csv_rows, named
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -61,3 +62,12 @@ def test_a_request_that_died_in_its_import_leaves_it_to_a_worker_after_a_dead_wo
     assert done["released"] == died.file_upload_ids and done["imports"] == [died.id], done
     assert ProjectImport.objects.get(id=running.id).status == "in_progress"
     assert FileUpload.objects.get(id=running.file_upload_ids[0]).claimed_by.startswith(REQUEST_HOLDER)
+
+
+def test_an_import_with_a_pdf_goes_to_workers_even_when_its_client_waits(api, project, use_redis):
+    response = api.post(f"/api/projects/{project.id}/import?async=true&wait=1",
+                        {"file": [named("a.pdf", pdf_bytes(2))]}, format="multipart")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["status"] == "created"  # no worker runs: its job waits in Redis
+    assert not ProjectImport.objects.get(id=response.json()["import"]).job_id.startswith(REQUEST_JOB_PREFIX)
