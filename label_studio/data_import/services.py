@@ -1079,9 +1079,14 @@ def reconcile(stuck_after=None, lost_after=None, dead_after=None):
         if fix_enabled("R12"):  # a job whose worker died between two files, or in a JSON body, holds no file claim
             # Judged by the app's own dead-after, not by `dead_after`: a caller that takes every claim for stale
             # (R12's scenario) must not also send every running import again on each sweep.
-            running = dict(ProjectImport.objects.filter(status=ProjectImport.IN_PROGRESS).values_list("job_id", "id"))
+            in_progress = ProjectImport.objects.filter(status=ProjectImport.IN_PROGRESS)
+            rows = list(in_progress.values_list("job_id", "id", "updated_at"))
+            running = {job_id: import_id for job_id, import_id, _ in rows}
             released_imports.update(running[job_id] for job_id in abandoned_jobs(running))
-            released_imports.update(_lapsed_request_imports(now))
+            # A request sends no heartbeat: its import is a lease of a dead worker's time (killed, or too slow).
+            lapsed = now - timedelta(seconds=settings.IMPORT_WORKER_DEAD_AFTER_SECONDS)
+            released_imports.update(import_id for job_id, import_id, updated_at in rows
+                                    if job_id.startswith(REQUEST_JOB_PREFIX) and updated_at < lapsed)
         stalled = ProjectImport.objects.filter(Q(updated_at__lt=stuck_cutoff) | Q(id__in=released_imports),
                                                status=ProjectImport.IN_PROGRESS)
         restarted = list(stalled.values_list("id", flat=True))
@@ -1166,17 +1171,6 @@ def dispatch_waiting_imports():
             enqueue_failed_at=None, error=None, job_id=job_id, updated_at=timezone.now())
         sent.append(project_import.id)
     return sent
-
-
-def _lapsed_request_imports(now):
-    """Return the ids of ``in_progress`` imports run by a request that has not moved them for a dead worker's time.
-
-    The request was killed, or its import outlived the lease: either way it is sent again, and
-    the claims of the one still running, if any, make that harmless (fix R12).
-    """
-    lapsed = now - timedelta(seconds=settings.IMPORT_WORKER_DEAD_AFTER_SECONDS)
-    return ProjectImport.objects.filter(status=ProjectImport.IN_PROGRESS, updated_at__lt=lapsed,
-                                        job_id__startswith=REQUEST_JOB_PREFIX).values_list("id", flat=True)
 
 
 def _claim_is_stale(file_upload, stuck_cutoff, dead_after):
