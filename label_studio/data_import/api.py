@@ -15,7 +15,7 @@ from label_studio.data_import.json_body import ImportFormParser, ImportJSONParse
 from label_studio.data_import.models import ImportRequest, ProjectImport
 from label_studio.data_import.multipart import ImportMultiPartParser
 from label_studio.data_import.parsers import BadImport, check_size
-from label_studio.data_import.serializers import FileUploadSerializer, ProjectImportSerializer, import_files
+from label_studio.data_import.serializers import FileUploadSerializer, ProjectImportSerializer
 from label_studio.projects.models import Project
 
 TRUE_VALUES, FALSE_VALUES = ("true", "1", "yes"), ("false", "0", "no")
@@ -109,7 +109,7 @@ def idempotency_key(request):
 
 def polled_import(request, pk, import_pk):
     """Return ``(import, files)``: the async import ``import_pk`` of project ``pk`` if the user owns it (404
-    otherwise), without its ``tasks``, and its files' rows (see ``serializers.import_files``).
+    otherwise), without its ``tasks``, and its files' rows (see ``services.file_uploads_of_import``).
 
     With ``?wait=N`` an unfinished import is read again once it is final, or after N seconds
     (at most ``IMPORT_POLL_WAIT_MAX_SECONDS``; ``finality.wait_until_final``). Read once per
@@ -121,7 +121,7 @@ def polled_import(request, pk, import_pk):
         project_import = get_object_or_404(owned, project_id=pk, pk=import_pk)
         if project_import.status not in ProjectImport.FINAL and finality.wait_until_final(project_import.id, wait):
             project_import = get_object_or_404(owned, project_id=pk, pk=import_pk)
-        request.polled_import = project_import, import_files(project_import.id)
+        request.polled_import = project_import, services.file_uploads_of_import(project_import.id)
     return request.polled_import
 
 
@@ -175,7 +175,7 @@ def import_etag(request, pk, import_pk):
     """
     row, files = polled_import(request, pk, import_pk)
     return version_tag((row.status, row.task_count, row.annotation_count, row.prediction_count, row.finished_at,
-                        row.updated_at, tuple(tuple(file.values()) for file in files)))
+                        row.updated_at, tuple((file.id, file.status, file.error_message, file.task_count) for file in files)))
 
 
 def file_uploads_etag(request, pk):

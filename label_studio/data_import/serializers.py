@@ -2,6 +2,7 @@
 from rest_framework import serializers
 
 from label_studio.data_import.models import FileUpload, ProjectImport
+from label_studio.data_import.services import file_uploads_of_import
 
 
 class FileUploadSerializer(serializers.ModelSerializer):
@@ -21,12 +22,6 @@ class FileUploadSerializer(serializers.ModelSerializer):
         return file_upload.file.url if file_upload.file else None
 
 
-def import_files(import_id):
-    """Return the uploaded files of import ``import_id`` (not PDF pages) as dicts, with their task counts, by id."""
-    return list(FileUpload.objects.filter(project_import_id=import_id, parent=None).with_task_count()
-                .order_by("id").values("id", "original_name", "status", "error_message", "task_count"))
-
-
 class ProjectImportSerializer(serializers.ModelSerializer):
     """An async import with upstream's keys, plus ``files`` (one entry per uploaded file) and ``failed_files``.
 
@@ -39,9 +34,9 @@ class ProjectImportSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
-        files = self.context["files"] if "files" in self.context else import_files(instance.id)
-        data["files"] = [{"id": row["id"], "file_name": row["original_name"], "status": row["status"],
-                          "error_message": row["error_message"], "task_count": row["task_count"]} for row in files]
+        files = self.context["files"] if "files" in self.context else file_uploads_of_import(instance.id)
+        data["files"] = [{"id": row.id, "file_name": row.original_name, "status": row.status,
+                          "error_message": row.error_message, "task_count": row.task_count} for row in files]
         data["failed_files"] = sum(row["status"] == FileUpload.FAILED for row in data["files"])
         return data
 

@@ -1014,6 +1014,21 @@ def file_uploads_for_listing(project, ids=None, owner=None):
         uploads = uploads.filter(project__created_by=owner)  # as Project.for_user
     if ids is not None:
         uploads = uploads.filter(Q(id__in=ids) | Q(parent_id__in=ids))
+    return _with_listed_count(uploads)
+
+
+def file_uploads_of_import(import_id):
+    """Return the uploaded files of import ``import_id`` (not PDF pages), by id, with ``task_count``.
+
+    The count is the one :func:`file_uploads_for_listing` shows (with fix R6 off,
+    its cached one too): an import's status that says its files show tells the
+    client what the file-upload list would, so it need not read the list.
+    """
+    uploads = FileUpload.objects.filter(project_import_id=import_id, parent=None).order_by("id")
+    return _with_listed_count(uploads.only("id", "original_name", "status", "error_message"))
+
+
+def _with_listed_count(uploads):
     if fix_enabled("R6"):
         return list(uploads.with_task_count())
     listed = list(uploads.with_task_count())

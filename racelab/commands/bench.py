@@ -98,14 +98,16 @@ def poll_delay(waited):
 
 
 def import_and_watch(client, project, item):
-    """Import ``item`` async and follow it as a load user does; return ``(wall, server)`` seconds, None for never.
+    """Import ``item`` async and follow it the cheapest way the build offers; return ``(wall, server)`` seconds.
 
     The import's status is polled until final (not at all when the 201 says so:
-    a build that takes ``?wait=`` answers once the import is final), then its
-    file-upload list until the file shows ``completed`` with all its tasks (a
-    PDF: counted over its pages). ``wall`` is the client's time until the file
+    a build that takes ``?wait=`` answers once the import is final). Then the
+    file must show ``completed`` with all its tasks (a PDF: counted over its
+    pages): in the final status's ``files`` where the build gives them (a
+    racelab build counts them as its file-upload list does), else in that list,
+    polled as the load users poll. ``wall`` is the client's time until the file
     shows; ``server`` the import's own ``duration``, from its row's creation to
-    its final status, as the server recorded it (None when it did not).
+    its final status, as the server recorded it. Either is None for never.
     """
     started = time.monotonic()
     try:
@@ -121,11 +123,12 @@ def import_and_watch(client, project, item):
         final.update(status if status["status"] in FINAL else {})
         return bool(final)
 
-    reads = (
-        status_is_final,
-        lambda: shown(client.get(f"/api/projects/{project}/file-uploads",
-                                 {"ids": json.dumps(body["file_upload_ids"])}), body, item.expected_tasks),
-    )
+    def file_shows():
+        return shown(final.get("files") or [], body, item.expected_tasks) or shown(
+            client.get(f"/api/projects/{project}/file-uploads", {"ids": json.dumps(body["file_upload_ids"])}),
+            body, item.expected_tasks)
+
+    reads = (status_is_final, file_shows)
     for done in reads[1:] if final else reads:
         while True:
             asked = time.monotonic()
