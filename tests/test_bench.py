@@ -87,3 +87,21 @@ def test_bench_serves_two_builds_side_by_side_and_writes_the_cost_per_import(tmp
     assert "small_cpu_ms" in bench["ratios"] and "small_cpu_ms" in done.stdout
     worktrees = subprocess.run(["git", "-C", str(checkout.ROOT), "worktree", "list"], capture_output=True, text=True)
     assert "racelab-base-" not in worktrees.stdout  # the base's worktree is removed
+
+
+def test_bench_without_a_base_compares_every_fix_on_with_every_fix_off(tmp_path):
+    """The default comparison: with fix R7 off the 201 names the import only, and every import must still show.
+
+    No PDF (``--pages 0``): with every fix off its pages' count is cached at 0 (R6) and it never shows."""
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "PYTHONPATH": checkout.python_path(checkout.ROOT, tmp_path / "shim")}
+    done = subprocess.run(
+        [sys.executable, "-m", "racelab.cli", "bench", "--db", "sqlite", "--workers", "1", "--uploads", "2",
+         "--repeat", "1", "--pages", "0", "--polls", "3", "--rounds", "1", "--warmup", "0", "--out", str(out)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    bench = json.loads(out.read_text())
+    assert list(bench["builds"]) == ["fixed", "fixes off"]
+    for figures in bench["figures"].values():
+        assert (figures["small_shown"], figures["batch1000_shown"]) == ("2/2", "1/1"), figures
+        assert not any(name.startswith("pdf") for name in figures), figures
