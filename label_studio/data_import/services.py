@@ -525,39 +525,53 @@ def _log_unclaimable(import_id):
 
 
 def _claim(file_upload_id):
-    """Claim a file upload for this job; return the claim's token, or None when another job has it (fix R9).
+    """Claim one file upload for this job; return the claim's token, or None when another job has it (fix R9)."""
+    return _claim_all([file_upload_id]).get(file_upload_id)
 
-    Each claim writes a new token, which the unit's commit checks first
-    (:func:`_fence`), and the RQ worker and job holding it, which the
-    reconciler asks RQ about (fix R12).
+
+def _claim_all(file_upload_ids):
+    """Claim file uploads for this job in one UPDATE; return ``{id: token}`` of those it got (fix R9).
+
+    Those another job holds are left out. Each claim writes a new token, which
+    the unit's commit checks first (:func:`_fence`), and the RQ worker and job
+    holding it, which the reconciler asks RQ about (fix R12).
     """
-    uploads = FileUpload.objects.filter(id=file_upload_id)
+    uploads = FileUpload.objects.filter(id__in=file_upload_ids)
     if fix_enabled("R9"):
         uploads = uploads.filter(claimed_at=None)
     token = uuid.uuid4()
     claimed = uploads.update(claimed_at=timezone.now(), claim_token=token, claimed_by=current_holder(),
                              status=FileUpload.PROCESSING if fix_enabled("R5") else F("status"))
-    race_point("import.file_upload_claimed", file_upload_id=file_upload_id, claimed=bool(claimed))
-    return token if claimed else None
+    if claimed == len(set(file_upload_ids)):  # every row matched: all ours, no second read
+        got = set(file_upload_ids)
+    else:
+        got = set(FileUpload.objects.filter(id__in=file_upload_ids, claim_token=token).values_list("id", flat=True))
+    for file_upload_id in file_upload_ids:
+        race_point("import.file_upload_claimed", file_upload_id=file_upload_id, claimed=file_upload_id in got)
+    return {file_upload_id: token for file_upload_id in file_upload_ids if file_upload_id in got}
 
 
 def _fence(tokens):
     """Return the ids of ``tokens`` (``{file_upload_id: claim token}``) whose claim this job still holds (fix R12).
 
-    Call it first in the transaction that commits the units: its UPDATE keeps
-    each row locked (PostgreSQL; SQLite's write lock) until that commit, so no
+    Call it first in the transaction that commits the units: its one
+    ``SELECT … FOR UPDATE`` keeps the rows locked (PostgreSQL, in id order;
+    SQLite's write lock, taken at ``BEGIN IMMEDIATE``) until that commit, so no
     release or new claim slips in between. A claim released and taken by
     another job since has another token: that unit is left to it. Fix R12 off:
     every id, unchecked.
     """
-    if not fix_enabled("R12"):
+    if not fix_enabled("R12") or not tokens:
         return set(tokens)
-    held = set()
+    ids_by_token = {}
     for file_upload_id, token in tokens.items():
-        if FileUpload.objects.filter(id=file_upload_id, claim_token=token).update(claim_token=token):
-            held.add(file_upload_id)
-        else:
-            event("import.claim_taken_over", level=logging.WARNING, file_upload_id=file_upload_id)
+        ids_by_token.setdefault(token, []).append(file_upload_id)
+    still_ours = Q()
+    for token, ids in ids_by_token.items():
+        still_ours |= Q(claim_token=token, id__in=ids)
+    held = set(FileUpload.objects.select_for_update().filter(still_ours).order_by("id").values_list("id", flat=True))
+    for file_upload_id in sorted(set(tokens) - held):
+        event("import.claim_taken_over", level=logging.WARNING, file_upload_id=file_upload_id)
     return held
 
 
@@ -698,7 +712,7 @@ def process_pdf_pages(page_ids):
     parent = FileUpload.objects.get(id=pages[0].parent_id)
     for page in pages:
         page.parent = parent
-    tokens = {page.id: token for page in pages if (token := _claim(page.id))}
+    tokens = _claim_all([page.id for page in pages])
     pages = [page for page in pages if page.id in tokens]
     if not pages:
         return
