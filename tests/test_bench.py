@@ -63,16 +63,21 @@ def test_a_tree_that_is_gone_costs_nothing():
     assert proctree.cpu_seconds([2 ** 22 + 1]) == 0.0  # above pid_max's default: no such process
 
 
-@pytest.mark.skipif(not (checkout.ROOT / ".git").exists(), reason="--base needs a git checkout")
-def test_bench_serves_two_builds_side_by_side_and_writes_the_cost_per_import(tmp_path):
+def run_bench(tmp_path, *options):
+    """Run a short ``racelab bench`` on SQLite with ``options``; return ``(its output, its figures)``."""
     out = tmp_path / "bench.json"
     env = {**os.environ, "PYTHONPATH": checkout.python_path(checkout.ROOT, tmp_path / "shim")}
     done = subprocess.run(
         [sys.executable, "-m", "racelab.cli", "bench", "--db", "sqlite", "--workers", "1", "--uploads", "2",
-         "--repeat", "1", "--pages", "2", "--polls", "3", "--rounds", "1", "--base", "HEAD", "--out", str(out)],
+         "--repeat", "1", "--polls", "3", "--rounds", "1", *options, "--out", str(out)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    bench = json.loads(out.read_text())
+    return done, json.loads(out.read_text())
+
+
+@pytest.mark.skipif(not (checkout.ROOT / ".git").exists(), reason="--base needs a git checkout")
+def test_bench_serves_two_builds_side_by_side_and_writes_the_cost_per_import(tmp_path):
+    done, bench = run_bench(tmp_path, "--pages", "2", "--base", "HEAD")
     assert list(bench["builds"]) == ["this", "base HEAD"]
     for figures in bench["figures"].values():  # the default warm-up round ran too, and is not counted
         for phase in ("small", "batch1000", "pdf2"):
@@ -93,14 +98,7 @@ def test_bench_without_a_base_compares_every_fix_on_with_every_fix_off(tmp_path)
     """The default comparison: with fix R7 off the 201 names the import only, and every import must still show.
 
     No PDF (``--pages 0``): with every fix off its pages' count is cached at 0 (R6) and it never shows."""
-    out = tmp_path / "bench.json"
-    env = {**os.environ, "PYTHONPATH": checkout.python_path(checkout.ROOT, tmp_path / "shim")}
-    done = subprocess.run(
-        [sys.executable, "-m", "racelab.cli", "bench", "--db", "sqlite", "--workers", "1", "--uploads", "2",
-         "--repeat", "1", "--pages", "0", "--polls", "3", "--rounds", "1", "--warmup", "0", "--out", str(out)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    bench = json.loads(out.read_text())
+    _, bench = run_bench(tmp_path, "--pages", "0", "--warmup", "0")
     assert list(bench["builds"]) == ["fixed", "fixes off"]
     for figures in bench["figures"].values():
         assert (figures["small_shown"], figures["batch1000_shown"]) == ("2/2", "1/1"), figures
