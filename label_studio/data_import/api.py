@@ -174,8 +174,9 @@ def import_etag(request, pk, import_pk):
     fails or commits its tasks changes its own row, not the import's).
     """
     row, files = polled_import(request, pk, import_pk)
+    file_states = tuple((file.id, file.status, file.error_message, file.task_count) for file in files)
     return version_tag((row.status, row.task_count, row.annotation_count, row.prediction_count, row.finished_at,
-                        row.updated_at, tuple((file.id, file.status, file.error_message, file.task_count) for file in files)))
+                        row.updated_at, file_states))
 
 
 def file_uploads_etag(request, pk):
