@@ -563,12 +563,9 @@ def _fence(tokens):
     """
     if not fix_enabled("R12") or not tokens:
         return set(tokens)
-    ids_by_token = {}
-    for file_upload_id, token in tokens.items():
-        ids_by_token.setdefault(token, []).append(file_upload_id)
     still_ours = Q()
-    for token, ids in ids_by_token.items():
-        still_ours |= Q(claim_token=token, id__in=ids)
+    for file_upload_id, token in tokens.items():
+        still_ours |= Q(id=file_upload_id, claim_token=token)
     held = set(FileUpload.objects.select_for_update().filter(still_ours).order_by("id").values_list("id", flat=True))
     for file_upload_id in sorted(set(tokens) - held):
         event("import.claim_taken_over", level=logging.WARNING, file_upload_id=file_upload_id)
@@ -1043,12 +1040,11 @@ def file_uploads_of_import(import_id):
 
 
 def _with_listed_count(uploads):
-    if fix_enabled("R6"):
-        return list(uploads.with_task_count())
     listed = list(uploads.with_task_count())
-    for fu in listed:
-        key = f"file_upload:{fu.id}:task_count"
-        fu.task_count = cache.get_or_set(key, fu.task_count, timeout=None)
+    if not fix_enabled("R6"):
+        for fu in listed:
+            key = f"file_upload:{fu.id}:task_count"
+            fu.task_count = cache.get_or_set(key, fu.task_count, timeout=None)
     return listed
 
 
