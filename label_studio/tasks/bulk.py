@@ -4,9 +4,9 @@
 it allocates the ids from the table's sequence in one query and streams the rows
 with ``COPY … FROM STDIN`` (psycopg 3's ``cursor.copy()``); on SQLite it
 allocates the ids under the write lock and runs one prepared ``INSERT`` over all
-rows (``executemany``). Either way the JSON columns hold exactly what
-``bulk_create`` writes — the field's own encoder — and every statement passes
-through the connection's execute wrappers, so query logs and race points see it.
+rows (``executemany``). Either way the JSON columns hold the values
+``bulk_create`` writes, and every statement passes through the connection's
+execute wrappers, so query logs and race points see it.
 
 It opens no transaction of its own and commits nothing: the caller's
 ``transaction.atomic()`` decides when the tasks become visible.
@@ -14,6 +14,7 @@ It opens no transaction of its own and commits nothing: the caller's
 import functools
 import json
 
+import orjson
 from django.db import connections, router
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
@@ -41,13 +42,13 @@ def insert_tasks(rows):
     if not connection.in_atomic_block:
         raise TransactionManagementError(
             "insert_tasks() must run inside transaction.atomic(): wrap the call and the rows it depends on in one.")
-    encoders = {name: Task._meta.get_field(name).encoder for name in _JSON}
+    writers = {name: _json_writer(connection, Task._meta.get_field(name)) for name in _JSON}
     created_at = Task._meta.get_field("created_at").get_db_prep_value(timezone.now(), connection)
     with connection.cursor() as cursor:
         ids = _allocate_ids(connection, cursor, len(rows))
         values = [
-            (task_id, row["project_id"], row["file_upload_id"], _json(row["data"], encoders["data"]),
-             _json(row["meta"], encoders["meta"]), row["inner_id"], created_at)
+            (task_id, row["project_id"], row["file_upload_id"], writers["data"](row["data"]),
+             writers["meta"](row["meta"]), row["inner_id"], created_at)
             for task_id, row in zip(ids, rows)
         ]
         if connection.vendor == "postgresql":
@@ -58,9 +59,26 @@ def insert_tasks(rows):
     return ids
 
 
-def _json(value, encoder):
-    """Return ``value`` as the JSON text its field writes; ``{}``, most tasks' meta, is encoded once, not per task."""
-    return EMPTY_OBJECT if value == {} else json.dumps(value, cls=encoder)
+def _json_writer(connection, field):
+    """Return the function that gives a value's JSON text for JSON ``field``.
+
+    SQLite stores the text itself: the field's own encoder writes it, as
+    ``bulk_create`` does. PostgreSQL parses the text into ``jsonb``, so any
+    text of the same value stores the same: orjson writes it in a tenth of
+    ``json.dumps``'s time, and what orjson refuses (an integer beyond 64 bits,
+    a lone surrogate) goes to ``json.dumps``, which PostgreSQL then judges as
+    before. A field with an encoder of its own always uses it.
+    """
+    if connection.vendor != "postgresql" or field.encoder is not None:
+        # {}, most tasks' meta, is encoded once, not per task.
+        return lambda value: EMPTY_OBJECT if value == {} else json.dumps(value, cls=field.encoder)
+
+    def write(value):
+        try:
+            return orjson.dumps(value).decode()
+        except orjson.JSONEncodeError:
+            return json.dumps(value)
+    return write
 
 
 def _allocate_ids(connection, cursor, count):

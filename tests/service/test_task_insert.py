@@ -21,6 +21,7 @@ TRICKY = [
     {"backslashes": "a\\b\\\\c \\N \\. \\t", "windows": "C:\\Users\\x"},
     {"whitespace": "tab\there\nnewline\r\ncrlf\x0bvt\x0cff", "trailing": "  "},
     {"numbers": [0, -1, 2**53 + 1, 10**30, -(10**40), 1.5, 1e-300, 1.7976931348623157e308, -0.0]},
+    {"at 64 bits": [2**63 - 1, -(2**63), 2**64 - 1], "exponent": 1e22, "tiny": 5e-324},
     {"bools": [True, False, None], "zero": 0, "empty": ""},
     {"copy terminator": "\\.\n", "null text": "\\N", "pipe|comma,semicolon;": "x"},
     {"controls": "".join(chr(c) for c in range(1, 32))},
