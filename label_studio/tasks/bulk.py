@@ -67,7 +67,9 @@ def _json_writer(connection, field):
     text of the same value stores the same: orjson writes it in a tenth of
     ``json.dumps``'s time, and what orjson refuses (an integer beyond 64 bits,
     a lone surrogate) goes to ``json.dumps``, which PostgreSQL then judges as
-    before. A field with an encoder of its own always uses it.
+    before. One difference: orjson writes a NaN or an infinity as ``null``, where
+    ``json.dumps``'s text is refused; the parsers refuse such numbers before
+    (``parsers.check_tasks``). A field with an encoder of its own always uses it.
     """
     if connection.vendor != "postgresql" or field.encoder is not None:
         # {}, most tasks' meta, is encoded once, not per task.
